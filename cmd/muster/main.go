@@ -1,0 +1,74 @@
+// Command muster is the one Muster binary: the web server, the background
+// worker and the operator's tools. It only parses arguments and wires the
+// domains together; the work happens in internal/….
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand; name may be two words ("nation create").
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+// env is what every command writes to; tests swap the streams.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the web server and background work", runServe},
+		{"migrate", "apply database migrations and exit", runMigrate},
+		{"nation create", "create a nation", runNationCreate},
+		{"nation list", "list nations", runNationList},
+		{"user create", "create a staff account in a nation (password on stdin)", runUserCreate},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and turns its error into an exit code:
+// 0 success, 2 bad usage or invalid input, 1 any other failure.
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(e.stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		words := splitWords(c.name)
+		if len(args) >= len(words) && equalWords(args[:len(words)], words) {
+			err := c.run(ctx, e, args[len(words):])
+			return report(e.stderr, c.name, err)
+		}
+	}
+	fmt.Fprintf(e.stderr, "muster: unknown command %q (see 'muster help')\n", joinWords(args, 2))
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Muster: an organising platform whose data stays on your servers.")
+	fmt.Fprintln(w, "\nUsage: muster COMMAND [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nEvery command takes --data DIR or --database URL, and --json where it prints a result.")
+	fmt.Fprintln(w, "Run 'muster COMMAND -h' for a command's flags.")
+}
