@@ -72,7 +72,8 @@ func New(d Deps) (*Server, error) {
 
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets.FS, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	// Flat: a subtree pattern (/static/) would conflict with /{nation}/.
+	mux.Handle("GET /static/{file}", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
