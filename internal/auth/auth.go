@@ -20,6 +20,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/store"
@@ -77,6 +79,9 @@ func NewStore(db *store.DB) *Store { return &Store{db: db} }
 // NormaliseEmail trims and lower-cases a staff e-mail and checks its syntax.
 func NormaliseEmail(email string) (string, error) {
 	e := strings.ToLower(strings.TrimSpace(email))
+	if !utf8.ValidString(e) || strings.ContainsFunc(e, unicode.IsControl) || len(e) > 254 {
+		return "", errs.InvalidField("email", "that is not a valid e-mail address")
+	}
 	addr, err := mail.ParseAddress(e)
 	if err != nil || addr.Address != e || !strings.Contains(e[strings.LastIndexByte(e, '@')+1:], ".") {
 		return "", errs.InvalidField("email", "%q is not a valid e-mail address", email)

@@ -3,6 +3,8 @@ package auth
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
+	"sync"
 
 	"github.com/muster-org/muster/internal/i18n"
 	"github.com/muster-org/muster/internal/nation"
@@ -16,19 +18,54 @@ type HandlerDeps struct {
 	Nations    *nation.Store
 	Renderer   *web.Renderer
 	Log        *slog.Logger
-	BaseURL    string
-	TrustProxy bool
+	BaseURL    string // public URL, for invitation links; "" means the request's own host
+	TrustProxy bool   // believe X-Forwarded-For for the throttle's client address
 }
 
 // Handlers serves sign-in, set-up, the nation switcher, dashboards and staff pages.
-type Handlers struct{ HandlerDeps }
+type Handlers struct {
+	HandlerDeps
+
+	// dummyHash is checked against when a sign-in names an unknown e-mail,
+	// so that it costs the same time as a wrong password (computed once,
+	// on the first sign-in, not at start-up).
+	dummyOnce sync.Once
+	dummyHash string
+}
 
 // NewHandlers returns the auth handlers.
-func NewHandlers(d HandlerDeps) *Handlers { return &Handlers{d} }
+func NewHandlers(d HandlerDeps) *Handlers { return &Handlers{HandlerDeps: d} }
 
-// Register adds the routes of this package.
+// Register adds the routes of this package. Every /admin/{nation}/… route
+// added here must also be listed in servertest.NationRoutes, the
+// cross-nation isolation probe.
 func (h *Handlers) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /setup/{token}", h.setupForm)
+	mux.HandleFunc("POST /setup/{token}", h.setupSubmit)
+
+	mux.HandleFunc("GET /admin/login", h.loginForm)
+	mux.HandleFunc("POST /admin/login", h.loginSubmit)
+	mux.HandleFunc("POST /admin/logout", h.logout)
+	mux.Handle("GET /admin/account/password", h.Guard.User(h.passwordForm))
+	mux.Handle("POST /admin/account/password", h.Guard.User(h.passwordSubmit))
+
 	mux.Handle("GET /admin/{$}", h.Guard.User(h.switcher))
+	mux.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/admin/", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("GET /admin/{nation}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/admin/"+url.PathEscape(r.PathValue("nation"))+"/", http.StatusMovedPermanently)
+	})
+	mux.Handle("GET /admin/{nation}/{$}", h.Guard.Nation(RoleVolunteer, h.dashboard))
+
+	mux.Handle("GET /admin/{nation}/staff", h.Guard.Nation(RoleAdmin, h.staffPage))
+	mux.Handle("POST /admin/{nation}/staff/{user}/role", h.Guard.Nation(RoleAdmin, h.staffRole))
+	mux.Handle("POST /admin/{nation}/staff/{user}/remove", h.Guard.Nation(RoleAdmin, h.staffRemove))
+	mux.Handle("POST /admin/{nation}/invitations", h.Guard.Nation(RoleAdmin, h.inviteCreate))
+	mux.Handle("POST /admin/{nation}/invitations/revoke", h.Guard.Nation(RoleAdmin, h.inviteRevoke))
+
+	mux.HandleFunc("GET /invite/{token}", h.inviteForm)
+	mux.HandleFunc("POST /invite/{token}", h.inviteSubmit)
 }
 
 // View starts a control-panel view: all three languages are offered.
@@ -41,12 +78,71 @@ func (h *Handlers) View(r *http.Request, u *User) *web.View {
 	return v
 }
 
-func (h *Handlers) switcher(w http.ResponseWriter, r *http.Request, u *User) {
-	nations, err := h.Nations.ListForUser(r.Context(), u.ID)
-	if err != nil {
-		web.Error(w, r, h.Log, err)
-		return
+// nationView starts a view of a page inside one nation.
+func (h *Handlers) nationView(r *http.Request, s *Staff) *web.View {
+	v := h.View(r, s.User)
+	v.Nation = &web.ViewNation{ID: s.Nation.ID, Slug: s.Nation.Slug, Name: s.Nation.Name}
+	v.Role = string(s.Role)
+	return v
+}
+
+// render writes a control-panel page, remembering an explicit language choice.
+func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
+	i18n.Remember(w, r, v.Lang)
+	w.Header().Set("Cache-Control", "no-store")
+	h.Renderer.Render(w, status, "admin/"+page, v)
+}
+
+// message renders a page that only says something, such as a dead link.
+func (h *Handlers) message(w http.ResponseWriter, r *http.Request, status int, u *User, titleKey, textKey string) {
+	v := h.View(r, u)
+	v.Data = messagePage{Title: v.T(titleKey), Text: v.T(textKey)}
+	h.render(w, r, status, "message", v)
+}
+
+type messagePage struct{ Title, Text string }
+
+// field is one text input of a form, with what the shared "field" template
+// needs to label it and tie its error to it for assistive technology.
+type field struct {
+	Name, Label, Type, Value, Error, Hint, Autocomplete string
+	Required                                            bool
+}
+
+// option is one choice of a select.
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+// fieldErrors collects translated messages per form field.
+type fieldErrors map[string]string
+
+func (e fieldErrors) add(field, msg string) {
+	if _, ok := e[field]; !ok {
+		e[field] = msg
 	}
-	_ = nations
-	w.Write([]byte("nations"))
+}
+
+// parseForm reads a posted form; a body that cannot be read is the
+// client's fault and gets 400, never 500.
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		if web.IsTooLarge(err) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, http.StatusText(status), status)
+		return false
+	}
+	return true
+}
+
+// roleOptions lists the roles for a select, translated.
+func roleOptions(v *web.View, selected Role) []option {
+	var out []option
+	for _, r := range []Role{RoleVolunteer, RoleOrganizer, RoleAdmin} {
+		out = append(out, option{Value: string(r), Label: v.T("admin.role." + string(r)), Selected: r == selected})
+	}
+	return out
 }

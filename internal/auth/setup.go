@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/store"
 )
 
@@ -38,4 +39,48 @@ func (s *Store) CreateSetupToken(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("auth: create setup token: %w", err)
 	}
 	return token, nil
+}
+
+// CheckSetupToken reports whether a set-up token may still be used: it
+// exists, is unused and unexpired, and no staff account exists yet. Anything
+// else is not found, so that links cannot be probed.
+func (s *Store) CheckSetupToken(ctx context.Context, token string) error {
+	has, err := s.HasUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if has {
+		return errs.NotFound("this set-up link is no longer valid")
+	}
+	var n int
+	err = s.db.QueryRowWriter(ctx, `SELECT COUNT(*) FROM setup_tokens WHERE token_hash = ? AND used_at = 0 AND expires_at > ?`,
+		HashToken(token), store.Millis(time.Now())).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("auth: check setup token: %w", err)
+	}
+	if n == 0 {
+		return errs.NotFound("this set-up link is no longer valid")
+	}
+	return nil
+}
+
+// ClaimSetupToken marks a valid set-up token used; of two concurrent claims
+// only one succeeds, the other gets not found.
+func (s *Store) ClaimSetupToken(ctx context.Context, token string) error {
+	res, err := s.db.Exec(ctx, `UPDATE setup_tokens SET used_at = ? WHERE token_hash = ? AND used_at = 0 AND expires_at > ?`,
+		store.Millis(time.Now()), HashToken(token), store.Millis(time.Now()))
+	if err != nil {
+		return fmt.Errorf("auth: claim setup token: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errs.NotFound("this set-up link is no longer valid")
+	}
+	return nil
+}
+
+// ReleaseSetupToken makes a claimed token usable again, when the set-up it
+// was claimed for failed part-way and was undone.
+func (s *Store) ReleaseSetupToken(ctx context.Context, token string) error {
+	_, err := s.db.Exec(ctx, `UPDATE setup_tokens SET used_at = 0 WHERE token_hash = ?`, HashToken(token))
+	return err
 }

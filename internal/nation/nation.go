@@ -108,6 +108,10 @@ func (n *NewNation) normalise() error {
 	return nil
 }
 
+// Validate checks n as Create would, without writing, so that a caller
+// creating several things at once can refuse bad input before any is made.
+func (n NewNation) Validate() error { return n.normalise() }
+
 // Store reads and writes nations.
 type Store struct{ db *store.DB }
 
@@ -147,6 +151,18 @@ func (s *Store) Create(ctx context.Context, n NewNation) (*Nation, error) {
 		return nil, fmt.Errorf("nation: create: %w", err)
 	}
 	return s.ByID(ctx, id)
+}
+
+// DeleteEmpty removes a nation that holds no people and no staff: it undoes
+// a nation whose creation was part of a larger step that failed.
+func (s *Store) DeleteEmpty(ctx context.Context, id int64) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM nations WHERE id = ?
+		AND NOT EXISTS (SELECT 1 FROM people WHERE nation_id = ?)
+		AND NOT EXISTS (SELECT 1 FROM memberships WHERE nation_id = ?)`, id, id, id)
+	if err != nil {
+		return fmt.Errorf("nation: delete empty: %w", err)
+	}
+	return nil
 }
 
 const nationColumns = `id, slug, name, parent_id, default_lang, languages, country, timezone, created_at`

@@ -1,10 +1,13 @@
-// Package site serves each nation's public pages.
+// Package site serves each nation's public pages through the nation's theme
+// (for now the one default theme in web/templates/public). Every public
+// answer, errors included, is a themed page in the visitor's language.
 package site
 
 import (
 	"log/slog"
 	"net/http"
 
+	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/i18n"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/web"
@@ -29,17 +32,90 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{nation}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/"+r.PathValue("nation")+"/", http.StatusMovedPermanently)
 	})
+	// Until page features claim /{nation}/{page}, every such address is a
+	// themed 404 in the visitor's language rather than the mux's plain text.
+	mux.HandleFunc("GET /{nation}/{page}", h.noPage)
+}
+
+// HomeData is what the home page template receives in View.Data. Sections
+// render only when their slice holds something: an empty site shows its
+// name and welcome text, never placeholder content.
+type HomeData struct {
+	Pages []PageLink // published pages to list; filled by the pages feature
+}
+
+// PageLink is one entry of a list of pages on the public site.
+type PageLink struct {
+	Slug    string
+	Title   string
+	Summary string
+}
+
+// ErrorData is what the error page template receives in View.Data.
+type ErrorData struct {
+	Status  int
+	Title   string
+	Message string
 }
 
 func (h *Handlers) home(w http.ResponseWriter, r *http.Request) {
 	n, err := h.Nations.BySlug(r.Context(), r.PathValue("nation"))
 	if err != nil {
-		web.Error(w, r, h.Log, err)
+		h.fail(w, r, nil, err)
 		return
 	}
-	lang := i18n.Negotiate(r, n.Languages, n.DefaultLang)
-	i18n.Remember(w, r, lang)
-	v := h.Renderer.NewView(r, lang, n.Languages)
-	v.Nation = &web.ViewNation{ID: n.ID, Slug: n.Slug, Name: n.Name}
+	v := h.view(w, r, n)
+	v.Data = HomeData{}
 	h.Renderer.Render(w, http.StatusOK, "public/home", v)
+}
+
+func (h *Handlers) noPage(w http.ResponseWriter, r *http.Request) {
+	n, err := h.Nations.BySlug(r.Context(), r.PathValue("nation"))
+	if err != nil {
+		n = nil
+	} else {
+		err = errs.NotFound("page not found")
+	}
+	h.fail(w, r, n, err)
+}
+
+// view starts a public page of nation n (nil when the nation is unknown, in
+// which case every language Muster speaks is offered) in the negotiated
+// language, remembering an explicit ?lang= choice.
+func (h *Handlers) view(w http.ResponseWriter, r *http.Request, n *nation.Nation) *web.View {
+	langs, def := i18n.Languages, "en"
+	if n != nil {
+		langs, def = n.Languages, n.DefaultLang
+	}
+	lang := i18n.Negotiate(r, langs, def)
+	i18n.Remember(w, r, lang)
+	// The answer depends on the language, which comes from these headers;
+	// shared caches must not serve one visitor's language to another.
+	w.Header().Set("Vary", "Accept-Language, Cookie")
+	v := h.Renderer.NewView(r, lang, langs)
+	if n != nil {
+		v.Nation = &web.ViewNation{ID: n.ID, Slug: n.Slug, Name: n.Name}
+	}
+	return v
+}
+
+// fail answers a public request with a themed error page whose status comes
+// from web.Status. Internal errors are logged; the visitor only ever sees a
+// translated message, never err's text (errs messages are English).
+func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, n *nation.Nation, err error) {
+	status := web.Status(err)
+	if status == http.StatusInternalServerError {
+		h.Log.Error("site: request failed", "route", r.Pattern, "err", err)
+	}
+	v := h.view(w, r, n)
+	d := ErrorData{Status: status}
+	switch status {
+	case http.StatusNotFound:
+		d.Title, d.Message = v.T("error.not_found"), v.T("public.error.not_found_text")
+	default:
+		d.Title, d.Message = v.T("error.generic"), v.T("public.error.generic_text")
+	}
+	v.Data = d
+	w.Header().Set("Cache-Control", "no-store")
+	h.Renderer.Render(w, status, "public/error", v)
 }
