@@ -38,7 +38,7 @@ func FuzzPublicRequest(f *testing.F) {
 		target := "/fz/" + url.PathEscape(page) + "?lang=" + url.QueryEscape(lang)
 		u, err := url.Parse(target)
 		if err != nil {
-			t.Skip()
+			return // not a request a client can send
 		}
 		req := httptest.NewRequest("GET", "/", nil)
 		req.URL = u
