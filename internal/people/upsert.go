@@ -1,0 +1,982 @@
+package people
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/muster-org/muster/internal/errs"
+	"github.com/muster-org/muster/internal/store"
+)
+
+// errDryRun rolls a dry run's transaction back.
+var errDryRun = errors.New("people: dry run")
+
+// Upsert matches one record (a form, the API, a staff entry) and creates or
+// updates the person, exactly as UpsertBatch does for a batch of one.
+func (s *Store) Upsert(ctx context.Context, nationID int64, rec Record, src Source, opt UpsertOptions) (RowResult, error) {
+	res, err := s.UpsertBatch(ctx, nationID, []Record{rec}, []Source{src}, opt)
+	if err != nil {
+		return RowResult{}, err
+	}
+	return res[0], nil
+}
+
+// UpsertBatch matches each record to a person of the nation and creates or
+// updates people accordingly, in ONE transaction: either the whole batch is
+// written or nothing is. It returns one RowResult per record, in order.
+//
+// srcs gives each record's source (import line, form, …); it may be nil or
+// shorter than recs, and a zero Source falls back to opt.Source.
+//
+// Matching, in order: nationbuilder_id, civicrm_id, external_id → any of
+// the record's normalised e-mails → E.164 mobile, then landline. Earlier
+// records of the same batch count too (a file's duplicate rows update the
+// person the first one created). Same first name + last name + postcode only
+// PROPOSES a duplicate (see ListDuplicates); it never merges by itself.
+//
+// Updating: blank fields are filled; conflicting non-empty values are kept
+// unless opt.Overwrite (the primary e-mail is never replaced: further e-mails
+// are added to the person); tags are unioned; consents become ledger entries
+// only when they change the person's current state for that channel. Every
+// change is an activity on the timeline whose fields column is the
+// provenance of the values set. Applying the same records again changes
+// nothing: no activity, no consent, no updated_at bump.
+//
+// Bad input: a record with no identity is Rejected; a malformed field is
+// listed in RowResult.FieldErrors and dropped, and the rest of the row
+// stands. The returned error is for failures of the database only.
+//
+// Performance: candidates are looked up with a few set queries per batch
+// (IN lists over ids, e-mails and phones) and rows are written with
+// multi-row INSERTs; a few thousand records per batch is the sweet spot.
+func (s *Store) UpsertBatch(ctx context.Context, nationID int64, recs []Record, srcs []Source, opt UpsertOptions) ([]RowResult, error) {
+	var results []RowResult
+	for attempt := 0; ; attempt++ {
+		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			b := &batch{s: s, tx: tx, nationID: nationID, opt: opt}
+			var err error
+			results, err = b.run(ctx, recs, srcs)
+			if err != nil {
+				return err
+			}
+			if opt.DryRun {
+				return errDryRun
+			}
+			return nil
+		})
+		if errors.Is(err, errDryRun) {
+			for i := range results {
+				if results[i].Outcome == Created {
+					results[i].PersonID = 0
+				}
+			}
+			return results, nil
+		}
+		// Two writers creating the same e-mail at once (PostgreSQL): run the
+		// batch again; this time the other's person matches.
+		if err != nil && store.IsUniqueViolation(err) && attempt < 2 {
+			continue
+		}
+		if err != nil {
+			return nil, wrap("upsert", err)
+		}
+		return results, nil
+	}
+}
+
+// pstate is a person as the batch sees it: loaded from the database or
+// created by an earlier record of the batch.
+type pstate struct {
+	id       int64
+	v        vals
+	isNew    bool
+	dirty    bool // existing person whose people row must be updated
+	tags     map[int64]bool
+	consent  map[string]string // channel → granted/withdrawn
+	custom   map[int64]string
+	addrs    map[string]addrVals
+	notes    map[string]bool
+	activity int64 // latest activity time written by this batch
+}
+
+type customDef struct {
+	id      int64
+	name    string
+	kind    string
+	choices []string
+}
+
+type activityRow struct {
+	personID int64
+	typ      string
+	src      Source
+	fields   string
+	details  string
+	at       int64
+}
+
+type consentRow struct {
+	personID           int64
+	channel, status    string
+	basis, wordingHash string
+	src                Source
+	at                 int64
+}
+
+type batch struct {
+	s        *Store
+	tx       *store.Tx
+	nationID int64
+	opt      UpsertOptions
+	now      int64
+
+	byID                map[int64]*pstate
+	byNB, byCivi, byExt map[string]*pstate
+	byEmail, byPhone    map[string]*pstate
+	tagIDs              map[string]int64
+	tagNames            map[int64]string
+	customDefs          map[string]*customDef
+	idPool, idPoolEnd   int64
+
+	created     []*pstate
+	emailRows   [][]any
+	taggingRows [][]any
+	activities  []activityRow
+	consents    []consentRow
+	wordings    map[string]string
+	customRows  [][]any
+	addrRows    [][]any
+	dupPairs    [][3]any // a, b, reason
+}
+
+func (b *batch) run(ctx context.Context, recs []Record, srcs []Source) ([]RowResult, error) {
+	b.now = b.s.now().UnixMilli()
+	country, err := b.s.countryOf(ctx, b.tx, b.nationID)
+	if err != nil {
+		return nil, err
+	}
+	preps := prepareAll(recs, country, b.opt.Tags)
+	if err := b.load(ctx, preps); err != nil {
+		return nil, err
+	}
+	results := make([]RowResult, len(recs))
+	for i := range preps {
+		src := b.opt.Source
+		if i < len(srcs) && srcs[i] != (Source{}) {
+			src = srcs[i]
+		}
+		results[i], err = b.apply(ctx, &preps[i], src, len(preps)-i)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := b.proposeNameDuplicates(ctx, results); err != nil {
+		return nil, err
+	}
+	if err := b.write(ctx); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// prepareAll normalises records on every core: phone parsing dominates the
+// CPU cost of a batch and needs no database.
+func prepareAll(recs []Record, country string, tags []string) []prepared {
+	preps := make([]prepared, len(recs))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(recs)/256))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(recs); i += workers {
+				preps[i] = prepare(&recs[i], country, tags)
+			}
+		}()
+	}
+	wg.Wait()
+	return preps
+}
+
+// load finds every person any record may match, with the few set queries
+// the batch needs, and the tag ids of the batch's tags.
+func (b *batch) load(ctx context.Context, preps []prepared) error {
+	b.byID = map[int64]*pstate{}
+	b.byNB, b.byCivi, b.byExt = map[string]*pstate{}, map[string]*pstate{}, map[string]*pstate{}
+	b.byEmail, b.byPhone = map[string]*pstate{}, map[string]*pstate{}
+	b.wordings = map[string]string{}
+
+	nb, civi, ext, emails, phones := set{}, set{}, set{}, set{}, set{}
+	tagNames := map[string]string{}
+	var hasConsent, hasCustom, hasAddr, hasNote, hasTags bool
+	for i := range preps {
+		p := &preps[i]
+		if p.reject != nil {
+			continue
+		}
+		nb.add(p.v[cNBID])
+		civi.add(p.v[cCiviID])
+		ext.add(p.v[cExtID])
+		for _, e := range p.emails {
+			emails.add(e.norm)
+		}
+		phones.add(p.v[cMobileE164])
+		phones.add(p.v[cPhoneE164])
+		for _, t := range p.tags {
+			if _, ok := tagNames[t.key]; !ok {
+				tagNames[t.key] = t.name
+			}
+			hasTags = true
+		}
+		hasConsent = hasConsent || len(p.consents) > 0
+		hasCustom = hasCustom || len(p.custom) > 0
+		hasAddr = hasAddr || len(p.addrs) > 0
+		hasNote = hasNote || p.note != ""
+	}
+
+	loadWhere := func(where string, values []string) error {
+		q := `SELECT ` + personSelect + ` FROM people WHERE nation_id = ? AND merged_into = 0 AND ` + where
+		return eachIn(ctx, b.tx, q, []any{b.nationID}, values, func(rows *sql.Rows) error {
+			id, v, err := scanPerson(rows)
+			if err != nil {
+				return err
+			}
+			if b.byID[id] == nil {
+				b.byID[id] = &pstate{id: id, v: v}
+			}
+			return nil
+		})
+	}
+	for _, w := range []struct {
+		col string
+		s   set
+	}{{"nationbuilder_id", nb}, {"civicrm_id", civi}, {"external_id", ext}, {"mobile_e164", phones}, {"phone_e164", phones}} {
+		// "col <> ''" lets both engines use the partial index.
+		if err := loadWhere(w.col+" <> '' AND "+w.col+" IN IN_LIST", w.s.list()); err != nil {
+			return wrap("match by "+w.col, err)
+		}
+	}
+	// E-mails (all of a person's, not only the primary) and further phones
+	// point at people by id.
+	emailOwner := map[string]int64{}
+	phoneOwner := map[string]int64{}
+	var more []int64
+	err := eachIn(ctx, b.tx, `SELECT email_norm, person_id FROM person_emails WHERE nation_id = ? AND email_norm IN IN_LIST`,
+		[]any{b.nationID}, emails.list(), func(rows *sql.Rows) error {
+			var e string
+			var id int64
+			if err := rows.Scan(&e, &id); err != nil {
+				return err
+			}
+			emailOwner[e] = id
+			more = append(more, id)
+			return nil
+		})
+	if err != nil {
+		return wrap("match by email", err)
+	}
+	err = eachIn(ctx, b.tx, `SELECT e164, person_id FROM person_phones WHERE nation_id = ? AND e164 <> '' AND e164 IN IN_LIST`,
+		[]any{b.nationID}, phones.list(), func(rows *sql.Rows) error {
+			var e string
+			var id int64
+			if err := rows.Scan(&e, &id); err != nil {
+				return err
+			}
+			phoneOwner[e] = id
+			more = append(more, id)
+			return nil
+		})
+	if err != nil {
+		return wrap("match by phone", err)
+	}
+	var missing []int64
+	for _, id := range more {
+		if b.byID[id] == nil {
+			missing = append(missing, id)
+		}
+	}
+	if err := eachIn(ctx, b.tx, `SELECT `+personSelect+` FROM people WHERE nation_id = ? AND merged_into = 0 AND id IN IN_LIST`,
+		[]any{b.nationID}, missing, func(rows *sql.Rows) error {
+			id, v, err := scanPerson(rows)
+			if err == nil && b.byID[id] == nil {
+				b.byID[id] = &pstate{id: id, v: v}
+			}
+			return err
+		}); err != nil {
+		return wrap("load matches", err)
+	}
+
+	// Index in a stable order so that ties resolve the same way every run.
+	ids := make([]int64, 0, len(b.byID))
+	for id := range b.byID {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		b.index(b.byID[id])
+	}
+	for e, id := range emailOwner {
+		if p := b.byID[id]; p != nil {
+			b.byEmail[e] = p
+		}
+	}
+	for e, id := range phoneOwner {
+		if p := b.byID[id]; p != nil && b.byPhone[e] == nil {
+			b.byPhone[e] = p
+		}
+	}
+	for _, id := range ids {
+		p := b.byID[id]
+		p.tags, p.consent, p.custom, p.addrs, p.notes = map[int64]bool{}, map[string]string{}, map[int64]string{}, map[string]addrVals{}, map[string]bool{}
+	}
+
+	if hasTags {
+		if err := b.loadTags(ctx, tagNames); err != nil {
+			return err
+		}
+	}
+	if len(ids) == 0 {
+		return b.loadCustomDefs(ctx, hasCustom)
+	}
+	if hasTags {
+		err := eachIn(ctx, b.tx, `SELECT person_id, tag_id FROM taggings WHERE nation_id = ? AND person_id IN IN_LIST`,
+			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
+				var pid, tid int64
+				if err := rows.Scan(&pid, &tid); err != nil {
+					return err
+				}
+				b.byID[pid].tags[tid] = true
+				return nil
+			})
+		if err != nil {
+			return wrap("load taggings", err)
+		}
+	}
+	if hasConsent {
+		err := eachIn(ctx, b.tx, `SELECT person_id, channel, status FROM consents WHERE nation_id = ? AND person_id IN IN_LIST ORDER BY at, id`,
+			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
+				var pid int64
+				var ch, st string
+				if err := rows.Scan(&pid, &ch, &st); err != nil {
+					return err
+				}
+				b.byID[pid].consent[ch] = st
+				return nil
+			})
+		if err != nil {
+			return wrap("load consents", err)
+		}
+	}
+	if hasCustom {
+		err := eachIn(ctx, b.tx, `SELECT person_id, field_id, value FROM custom_values WHERE nation_id = ? AND person_id IN IN_LIST`,
+			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
+				var pid, fid int64
+				var v string
+				if err := rows.Scan(&pid, &fid, &v); err != nil {
+					return err
+				}
+				b.byID[pid].custom[fid] = v
+				return nil
+			})
+		if err != nil {
+			return wrap("load custom values", err)
+		}
+	}
+	if hasAddr {
+		err := eachIn(ctx, b.tx, `SELECT person_id, kind, line1, line2, city, postcode, region, country, lat, lng
+			FROM person_addresses WHERE nation_id = ? AND person_id IN IN_LIST`,
+			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
+				var pid int64
+				var kind string
+				var a [8]sql.NullString
+				if err := rows.Scan(&pid, &kind, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]); err != nil {
+					return err
+				}
+				var v addrVals
+				for i := range a {
+					v[i] = a[i].String
+				}
+				b.byID[pid].addrs[kind] = v
+				return nil
+			})
+		if err != nil {
+			return wrap("load addresses", err)
+		}
+	}
+	if hasNote {
+		err := eachIn(ctx, b.tx, `SELECT person_id, details FROM activities WHERE nation_id = ? AND type = 'note' AND person_id IN IN_LIST`,
+			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
+				var pid int64
+				var d string
+				if err := rows.Scan(&pid, &d); err != nil {
+					return err
+				}
+				b.byID[pid].notes[d] = true
+				return nil
+			})
+		if err != nil {
+			return wrap("load notes", err)
+		}
+	}
+	return b.loadCustomDefs(ctx, hasCustom)
+}
+
+// index makes p findable by its external ids and phones (first one wins).
+func (b *batch) index(p *pstate) {
+	put := func(m map[string]*pstate, k string) {
+		if k != "" && m[k] == nil {
+			m[k] = p
+		}
+	}
+	put(b.byNB, p.v[cNBID])
+	put(b.byCivi, p.v[cCiviID])
+	put(b.byExt, p.v[cExtID])
+	put(b.byPhone, p.v[cMobileE164])
+	put(b.byPhone, p.v[cPhoneE164])
+}
+
+// loadTags resolves tag keys to ids, creating the tags the nation lacks.
+func (b *batch) loadTags(ctx context.Context, names map[string]string) error {
+	b.tagIDs, b.tagNames = map[string]int64{}, map[int64]string{}
+	keys := make([]string, 0, len(names))
+	for k := range names {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	err := eachIn(ctx, b.tx, `SELECT id, key, name FROM tags WHERE nation_id = ? AND key IN IN_LIST`,
+		[]any{b.nationID}, keys, func(rows *sql.Rows) error {
+			var id int64
+			var k, n string
+			if err := rows.Scan(&id, &k, &n); err != nil {
+				return err
+			}
+			b.tagIDs[k], b.tagNames[id] = id, n
+			return nil
+		})
+	if err != nil {
+		return wrap("load tags", err)
+	}
+	var missing []string
+	for _, k := range keys {
+		if _, ok := b.tagIDs[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	first, err := reserveIDs(ctx, b.tx, b.nationID, "tags", len(missing))
+	if err != nil {
+		return err
+	}
+	rows := make([][]any, len(missing))
+	for i, k := range missing {
+		id := first + int64(i)
+		b.tagIDs[k], b.tagNames[id] = id, names[k]
+		rows[i] = []any{b.nationID, id, names[k], k, b.now}
+	}
+	return wrap("create tags", insertRows(ctx, b.tx, "tags", []string{"nation_id", "id", "name", "key", "created_at"}, rows, ""))
+}
+
+func (b *batch) loadCustomDefs(ctx context.Context, need bool) error {
+	b.customDefs = map[string]*customDef{}
+	if !need {
+		return nil
+	}
+	defs, err := listCustomFields(ctx, b.tx, b.nationID)
+	if err != nil {
+		return err
+	}
+	for i := range defs {
+		d := defs[i]
+		b.customDefs[strings.ToLower(d.Name)] = &customDef{id: d.ID, name: d.Name, kind: d.Kind, choices: d.Choices}
+	}
+	return nil
+}
+
+// newPerson takes an id from the batch's pool, reserving enough for the rest
+// of the batch at once.
+func (b *batch) newPerson(ctx context.Context, remaining int) (*pstate, error) {
+	if b.idPool == b.idPoolEnd {
+		first, err := reserveIDs(ctx, b.tx, b.nationID, "people", remaining)
+		if err != nil {
+			return nil, err
+		}
+		b.idPool, b.idPoolEnd = first, first+int64(remaining)
+	}
+	p := &pstate{id: b.idPool, isNew: true, tags: map[int64]bool{}, consent: map[string]string{},
+		custom: map[int64]string{}, addrs: map[string]addrVals{}, notes: map[string]bool{}}
+	b.idPool++
+	b.byID[p.id] = p
+	b.created = append(b.created, p)
+	return p, nil
+}
+
+// match finds the person a record is about, following the matching order.
+func (b *batch) match(r *prepared) (*pstate, string) {
+	for _, m := range []struct {
+		idx map[string]*pstate
+		key string
+		by  string
+	}{
+		{b.byNB, r.v[cNBID], "nationbuilder_id"},
+		{b.byCivi, r.v[cCiviID], "civicrm_id"},
+		{b.byExt, r.v[cExtID], "external_id"},
+	} {
+		if m.key != "" && m.idx[m.key] != nil {
+			return m.idx[m.key], m.by
+		}
+	}
+	for _, e := range r.emails {
+		if p := b.byEmail[e.norm]; p != nil {
+			return p, "email"
+		}
+	}
+	for _, k := range []string{r.v[cMobileE164], r.v[cPhoneE164]} {
+		if p := b.byPhone[k]; k != "" && p != nil {
+			return p, "phone"
+		}
+	}
+	return nil, ""
+}
+
+// apply matches one prepared record and applies it to its person.
+func (b *batch) apply(ctx context.Context, r *prepared, src Source, remaining int) (RowResult, error) {
+	res := RowResult{FieldErrors: r.fieldErrs}
+	if r.reject != nil {
+		res.Outcome, res.Err = Rejected, r.reject
+		return res, nil
+	}
+	at := millisOr(src.At, b.s.now())
+	p, by := b.match(r)
+	created := p == nil
+	if created {
+		var err error
+		if p, err = b.newPerson(ctx, remaining); err != nil {
+			return res, err
+		}
+	} else if p.isNew {
+		by = "batch:" + by
+	}
+	res.PersonID, res.MatchedBy = p.id, by
+
+	var changed []string
+	other := false // a change outside the people row (e-mail, custom, address, consent)
+
+	for _, f := range fields {
+		if f.name == "email" || f.empty(&r.v) {
+			continue
+		}
+		switch {
+		case f.empty(&p.v):
+		case f.equal(&p.v, &r.v) || !b.opt.Overwrite:
+			continue
+		}
+		f.copy(&p.v, &r.v)
+		changed = append(changed, f.name)
+	}
+	// E-mails: every one the record brings belongs to the person unless it
+	// already belongs to someone else, which is a duplicate to propose.
+	for _, e := range r.emails {
+		owner := b.byEmail[e.norm]
+		if owner == p {
+			continue
+		}
+		if owner != nil {
+			b.proposeDup(p.id, owner.id, "same_email")
+			if res.DuplicateOf == 0 {
+				res.DuplicateOf = owner.id
+			}
+			continue
+		}
+		primary := p.v[cEmailNorm] == ""
+		if primary {
+			p.v[cEmail], p.v[cEmailNorm] = e.display, e.norm
+			changed = append(changed, "email")
+		} else {
+			other = true
+			changed = append(changed, "emails")
+		}
+		b.byEmail[e.norm] = p
+		b.emailRows = append(b.emailRows, []any{b.nationID, e.norm, p.id, e.display, store.Bool(primary), at})
+	}
+	changed = dedupe(changed)
+	if len(changed) > 0 {
+		b.index(p)
+	}
+
+	var tagged []string
+	for _, t := range r.tags {
+		id := b.tagIDs[t.key]
+		if p.tags[id] {
+			continue
+		}
+		p.tags[id] = true
+		tagged = append(tagged, b.tagNames[id])
+		b.taggingRows = append(b.taggingRows, []any{b.nationID, p.id, id, at})
+	}
+
+	for _, c := range r.consents {
+		st := "withdrawn"
+		if c.Granted {
+			st = "granted"
+		}
+		cur := p.consent[c.Channel]
+		if cur == st || (cur == "" && st == "withdrawn") {
+			continue
+		}
+		p.consent[c.Channel] = st
+		b.consents = append(b.consents, consentRow{p.id, c.Channel, st, c.Basis, b.wording(c.Wording), src, at})
+		other = true
+	}
+
+	for name, raw := range r.custom {
+		def := b.customDefs[strings.ToLower(strings.TrimSpace(name))]
+		if def == nil {
+			res.FieldErrors = append(res.FieldErrors, errs.InvalidField("custom."+clip(name, 40), "unknown custom field %q", clip(name, 40)))
+			continue
+		}
+		v, err := def.normalise(raw)
+		if err != nil {
+			res.FieldErrors = append(res.FieldErrors, err)
+			continue
+		}
+		cur := p.custom[def.id]
+		if v == "" || v == cur || (cur != "" && !b.opt.Overwrite) {
+			continue
+		}
+		p.custom[def.id] = v
+		b.customRows = append(b.customRows, []any{b.nationID, p.id, def.id, v})
+		changed = append(changed, "custom."+def.name)
+		other = true
+	}
+	for _, kind := range []string{"mailing", "work"} {
+		a, ok := r.addrs[kind]
+		if !ok {
+			continue
+		}
+		cur, has := p.addrs[kind]
+		if has && (cur == a || !b.opt.Overwrite) {
+			continue
+		}
+		p.addrs[kind] = a
+		b.addrRows = append(b.addrRows, []any{b.nationID, p.id, kind, a[0], a[1], a[2], a[3], a[4], a[5], nullFloat(a[6]), nullFloat(a[7])})
+		changed = append(changed, kind+"_address")
+		other = true
+	}
+	if k := nameKey(&p.v); k != p.v[cNameKey] {
+		p.v[cNameKey] = k
+	}
+
+	if r.note != "" && !p.notes[r.note] {
+		p.notes[r.note] = true
+		b.activities = append(b.activities, activityRow{p.id, "note", src, "", r.note, at})
+	}
+	rowChanged := len(changed) > 0 && !(other && onlySide(changed))
+	if !p.isNew && rowChanged {
+		p.dirty = true
+	}
+	details := ""
+	if len(tagged) > 0 {
+		details = "tags: " + strings.Join(tagged, ", ")
+	}
+	switch {
+	case created:
+		typ := "created"
+		if src.Kind == "import" {
+			typ = "imported"
+		}
+		b.activities = append(b.activities, activityRow{p.id, typ, src, strings.Join(changed, ","), details, at})
+		res.Outcome = Created
+	case len(changed) > 0 || other:
+		b.activities = append(b.activities, activityRow{p.id, "updated", src, strings.Join(changed, ","), details, at})
+		res.Outcome = Updated
+	case len(tagged) > 0:
+		b.activities = append(b.activities, activityRow{p.id, "tagged", src, "", details, at})
+		res.Outcome = Updated
+	default:
+		res.Outcome = Unchanged
+	}
+	if res.Outcome != Unchanged && at > p.activity {
+		p.activity = at
+		if !p.isNew {
+			p.dirty = true
+		}
+	}
+	return res, nil
+}
+
+// onlySide reports whether every changed field lives outside the people row.
+func onlySide(changed []string) bool {
+	for _, c := range changed {
+		if c != "emails" && !strings.HasPrefix(c, "custom.") && c != "mailing_address" && c != "work_address" {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *batch) proposeDup(x, y int64, reason string) {
+	if x == y {
+		return
+	}
+	if x > y {
+		x, y = y, x
+	}
+	b.dupPairs = append(b.dupPairs, [3]any{x, y, reason})
+}
+
+// wording stores a consent wording once per batch and returns its hash.
+func (b *batch) wording(text string) string {
+	if text == "" {
+		return ""
+	}
+	h := WordingHash(text)
+	b.wordings[h] = text
+	return h
+}
+
+// WordingHash is the SHA-256 (hex) that references a consent wording.
+func WordingHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+// proposeNameDuplicates proposes, for each person the batch created, the
+// existing person (or earlier new one) with the same first name, last name
+// and postcode.
+func (b *batch) proposeNameDuplicates(ctx context.Context, results []RowResult) error {
+	byKey := map[string]int64{}
+	var keys []string
+	for _, p := range b.created {
+		if k := p.v[cNameKey]; k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	sort.Strings(keys)
+	err := eachIn(ctx, b.tx, `SELECT id, name_key FROM people WHERE nation_id = ? AND merged_into = 0 AND name_key <> '' AND name_key IN IN_LIST ORDER BY id`,
+		[]any{b.nationID}, dedupe(keys), func(rows *sql.Rows) error {
+			var id int64
+			var k string
+			if err := rows.Scan(&id, &k); err != nil {
+				return err
+			}
+			if _, ok := byKey[k]; !ok {
+				byKey[k] = id
+			}
+			return nil
+		})
+	if err != nil {
+		return wrap("find name duplicates", err)
+	}
+	dupOf := map[int64]int64{}
+	for _, p := range b.created {
+		k := p.v[cNameKey]
+		if k == "" {
+			continue
+		}
+		if other, ok := byKey[k]; ok {
+			b.proposeDup(other, p.id, "same_name_postcode")
+			dupOf[p.id] = other
+			continue
+		}
+		byKey[k] = p.id
+	}
+	for i := range results {
+		if results[i].Outcome == Created && results[i].DuplicateOf == 0 {
+			results[i].DuplicateOf = dupOf[results[i].PersonID]
+		}
+	}
+	return nil
+}
+
+// write flushes everything the batch decided, with multi-row INSERTs.
+func (b *batch) write(ctx context.Context) error {
+	tx, n := b.tx, b.nationID
+	if len(b.created) > 0 {
+		cols := make([]string, 0, numCols+7)
+		cols = append(cols, "nation_id", "id")
+		for _, c := range personCols {
+			cols = append(cols, c.name)
+		}
+		cols = append(cols, "created_at", "updated_at", "last_activity_at")
+		rows := make([][]any, len(b.created))
+		for i, p := range b.created {
+			row := make([]any, 0, len(cols))
+			row = append(row, n, p.id)
+			for c := range personCols {
+				row = append(row, sqlArg(c, p.v[c]))
+			}
+			row = append(row, b.now, b.now, p.activity)
+			rows[i] = row
+		}
+		if err := insertRows(ctx, tx, "people", cols, rows, ""); err != nil {
+			return wrap("create people", err)
+		}
+	}
+	if err := b.updateDirty(ctx); err != nil {
+		return err
+	}
+	if err := insertRows(ctx, tx, "person_emails", []string{"nation_id", "email_norm", "person_id", "email", "is_primary", "created_at"}, b.emailRows, ""); err != nil {
+		return wrap("add e-mails", err)
+	}
+	if err := insertRows(ctx, tx, "taggings", []string{"nation_id", "person_id", "tag_id", "created_at"}, b.taggingRows, "ON CONFLICT DO NOTHING"); err != nil {
+		return wrap("tag", err)
+	}
+	if len(b.activities) > 0 {
+		first, err := reserveIDs(ctx, tx, n, "activities", len(b.activities))
+		if err != nil {
+			return wrap("activities", err)
+		}
+		rows := make([][]any, len(b.activities))
+		for i, a := range b.activities {
+			rows[i] = []any{n, first + int64(i), a.personID, a.typ, a.src.Kind, a.src.Ref, a.src.Line, a.src.UserID, a.fields, a.details, a.at}
+		}
+		if err := insertRows(ctx, tx, "activities", activityCols, rows, ""); err != nil {
+			return wrap("timeline", err)
+		}
+	}
+	if len(b.wordings) > 0 {
+		rows := make([][]any, 0, len(b.wordings))
+		for h, w := range b.wordings {
+			rows = append(rows, []any{n, h, w, b.now})
+		}
+		if err := insertRows(ctx, tx, "consent_wordings", []string{"nation_id", "hash", "wording", "created_at"}, rows, "ON CONFLICT DO NOTHING"); err != nil {
+			return wrap("consent wordings", err)
+		}
+	}
+	if len(b.consents) > 0 {
+		first, err := reserveIDs(ctx, tx, n, "consents", len(b.consents))
+		if err != nil {
+			return wrap("consents", err)
+		}
+		rows := make([][]any, len(b.consents))
+		for i, c := range b.consents {
+			rows[i] = []any{n, first + int64(i), c.personID, c.channel, c.status, c.basis, c.wordingHash, c.src.Kind, c.src.Ref, c.src.Line, c.src.UserID, c.src.IP, c.at}
+		}
+		if err := insertRows(ctx, tx, "consents", consentCols, rows, ""); err != nil {
+			return wrap("consent ledger", err)
+		}
+	}
+	if err := insertRows(ctx, tx, "custom_values", []string{"nation_id", "person_id", "field_id", "value"}, b.customRows,
+		"ON CONFLICT (nation_id, person_id, field_id) DO UPDATE SET value = excluded.value"); err != nil {
+		return wrap("custom values", err)
+	}
+	if err := insertRows(ctx, tx, "person_addresses", addressCols, b.addrRows,
+		`ON CONFLICT (nation_id, person_id, kind) DO UPDATE SET line1 = excluded.line1, line2 = excluded.line2,
+		 city = excluded.city, postcode = excluded.postcode, region = excluded.region, country = excluded.country,
+		 lat = excluded.lat, lng = excluded.lng`); err != nil {
+		return wrap("addresses", err)
+	}
+	return wrap("propose duplicates", insertDuplicates(ctx, tx, n, b.dupPairs, b.now))
+}
+
+var (
+	activityCols = []string{"nation_id", "id", "person_id", "type", "source_kind", "source_ref", "source_line", "source_user", "fields", "details", "at"}
+	consentCols  = []string{"nation_id", "id", "person_id", "channel", "status", "basis", "wording_hash", "source_kind", "source_ref", "source_line", "source_user", "ip", "at"}
+	addressCols  = []string{"nation_id", "person_id", "kind", "line1", "line2", "city", "postcode", "region", "country", "lat", "lng"}
+)
+
+// updateDirty rewrites the people rows of existing people the batch changed.
+func (b *batch) updateDirty(ctx context.Context) error {
+	var dirty []*pstate
+	for _, p := range b.byID {
+		if p.dirty {
+			dirty = append(dirty, p)
+		}
+	}
+	if len(dirty) == 0 {
+		return nil
+	}
+	sort.Slice(dirty, func(i, j int) bool { return dirty[i].id < dirty[j].id })
+	sets := make([]string, 0, numCols)
+	for _, c := range personCols {
+		sets = append(sets, c.name+" = ?")
+	}
+	stmt, err := b.tx.Prepare(ctx, `UPDATE people SET `+strings.Join(sets, ", ")+`,
+		updated_at = ?, last_activity_at = CASE WHEN last_activity_at > ? THEN last_activity_at ELSE ? END
+		WHERE nation_id = ? AND id = ?`)
+	if err != nil {
+		return wrap("update people", err)
+	}
+	defer stmt.Close()
+	for _, p := range dirty {
+		args := make([]any, 0, numCols+5)
+		for c := range personCols {
+			args = append(args, sqlArg(c, p.v[c]))
+		}
+		args = append(args, b.now, p.activity, p.activity, b.nationID, p.id)
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return wrap("update person", err)
+		}
+	}
+	return nil
+}
+
+func insertDuplicates(ctx context.Context, tx *store.Tx, nationID int64, pairs [][3]any, now int64) error {
+	if len(pairs) == 0 {
+		return nil
+	}
+	first, err := reserveIDs(ctx, tx, nationID, "duplicates", len(pairs))
+	if err != nil {
+		return err
+	}
+	rows := make([][]any, len(pairs))
+	for i, pr := range pairs {
+		rows[i] = []any{nationID, first + int64(i), pr[0], pr[1], pr[2], "open", now}
+	}
+	// One statement per pair: ON CONFLICT DO NOTHING cannot affect the same
+	// pair twice within one multi-row INSERT on PostgreSQL.
+	for _, r := range rows {
+		if err := insertRows(ctx, tx, "duplicates", []string{"nation_id", "id", "person_a", "person_b", "reason", "status", "created_at"}, [][]any{r}, "ON CONFLICT DO NOTHING"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nullFloat(s string) any {
+	if s == "" {
+		return nil
+	}
+	return sqlArg(cHomeLat, s)
+}
+
+type set map[string]struct{}
+
+func (s set) add(v string) {
+	if v != "" {
+		s[v] = struct{}{}
+	}
+}
+
+func (s set) list() []string {
+	out := make([]string, 0, len(s))
+	for v := range s {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func dedupe(xs []string) []string {
+	seen := make(map[string]bool, len(xs))
+	out := xs[:0]
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
