@@ -29,9 +29,25 @@ func commands() []command {
 	return []command{
 		{"serve", "run the web server and background work", runServe},
 		{"migrate", "apply database migrations and exit", runMigrate},
+		{"worker", "run background jobs without the web server", runWorker},
+		{"nation clone", "make a child nation of a template per row of a CSV file", runNationClone},
 		{"nation create", "create a nation", runNationCreate},
 		{"nation list", "list nations", runNationList},
 		{"user create", "create a staff account in a nation (password on stdin)", runUserCreate},
+		{"page create", "create a public page (petition, signup, volunteer, topics, basic)", runPageCreate},
+		{"import people", "import people from a NationBuilder, CiviCRM or other CSV file", runImportPeople},
+		{"export people", "export a nation's people as CSV (NationBuilder columns) or JSON", runExportPeople},
+		{"person export", "print everything a nation holds on a person, as JSON (subject access)", runPersonExport},
+		{"person erase", "erase a person and suppress their identifiers", runPersonErase},
+		{"person replay-erasures", "re-apply the erasure journal after restoring a database backup", runPersonReplay},
+		{"segment count", "count the people of a nation matching a filter", runSegmentCount},
+		{"bench segment", "generate people, build the segment index and time typical counts", runBenchSegment},
+		{"broadcast send", "send an e-mail to a filter or topic (queued; a worker sends it)", runBroadcastSend},
+		{"broadcast status", "show a broadcast's progress", runBroadcastStatus},
+		{"bounces import", "apply the bounce and complaint reports of an mbox file", runBouncesImport},
+		{"bounces secret", "print the bounce webhook URL and signing secret of a nation", runBouncesSecret},
+		{"bench send", "send a broadcast to N generated people through a local sink and print msg/s", runBenchSend},
+		{"bench import", "generate a NationBuilder file, import it twice and print the figures", runBenchImport},
 	}
 }
 

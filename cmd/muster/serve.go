@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/muster-org/muster/internal/config"
+	"github.com/muster-org/muster/internal/jobs"
 	"github.com/muster-org/muster/internal/server"
 )
 
@@ -18,8 +19,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("serve", e.stderr)
 	cfg.RegisterStorage(fs)
 	cfg.RegisterServe(fs)
+	workers := fs.Int("workers", 2, "background jobs to run at once; 0 leaves them to `muster worker`")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if *workers < 0 {
+		return usagef("--workers must not be negative")
 	}
 	start := time.Now()
 	db, err := openDB(ctx, &cfg)
@@ -29,9 +34,42 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer db.Close()
 	log := newLogger(e.stderr, cfg.LogLevel)
 
-	srv, err := server.New(server.Deps{Config: &cfg, DB: db, Log: log})
+	queue, err := newJobQueue(db, log, &cfg, jobs.WithShutdownTimeout(cfg.ShutdownTimeout))
 	if err != nil {
 		return err
+	}
+	srv, err := server.New(server.Deps{Config: &cfg, DB: db, Log: log, Jobs: queue})
+	if err != nil {
+		return err
+	}
+	// Segment indexes build in the background (a log line per nation when
+	// ready); until then counts build them on demand. Stopped before the
+	// database closes.
+	wctx, stopWarm := context.WithCancel(ctx)
+	warmed := make(chan struct{})
+	go func() {
+		defer close(warmed)
+		if ns, err := srv.Nations.List(wctx); err == nil {
+			ids := make([]int64, len(ns))
+			for i, n := range ns {
+				ids[i] = n.ID
+			}
+			srv.Segments.Warm(wctx, ids, log)
+		}
+	}()
+	defer func() { stopWarm(); <-warmed }()
+	// Background work runs beside the web server and stops after it has
+	// drained (the deferred stop runs before the deferred db.Close).
+	if *workers > 0 {
+		jctx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+		jdone := make(chan error, 1)
+		go func() { jdone <- queue.Run(jctx, *workers) }()
+		defer func() {
+			stopJobs()
+			if err := <-jdone; err != nil {
+				log.Error("background jobs", "err", err)
+			}
+		}()
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

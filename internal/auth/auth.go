@@ -71,7 +71,12 @@ type User struct {
 }
 
 // Store reads and writes staff accounts, memberships and sessions.
-type Store struct{ db *store.DB }
+type Store struct {
+	db *store.DB
+	// Hashing sets the argon2id cost of new password hashes; the zero value
+	// means DefaultHashParams. Only test fixtures lower it.
+	Hashing HashParams
+}
 
 // NewStore returns an auth store over db.
 func NewStore(db *store.DB) *Store { return &Store{db: db} }
@@ -98,7 +103,7 @@ func (s *Store) CreateUser(ctx context.Context, email, name, password string) (*
 	if err := ValidatePassword(password); err != nil {
 		return nil, err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hash(password)
 	if err != nil {
 		return nil, err
 	}
@@ -214,3 +219,11 @@ func (s *Store) IsAdminAnywhere(ctx context.Context, userID int64) (bool, error)
 // PasswordHash exposes a user's stored hash to callers that verify a
 // password they were given (the command line re-adding an existing account).
 func (s *Store) PasswordHash(u *User) string { return u.passwordHash }
+
+// hash hashes a password at the store's configured cost.
+func (s *Store) hash(password string) (string, error) {
+	if s.Hashing == (HashParams{}) {
+		return HashPassword(password)
+	}
+	return s.Hashing.Hash(password)
+}

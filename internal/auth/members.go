@@ -15,7 +15,7 @@ func (s *Store) SetPassword(ctx context.Context, userID int64, password string) 
 	if err := ValidatePassword(password); err != nil {
 		return err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hash(password)
 	if err != nil {
 		return err
 	}

@@ -25,15 +25,37 @@ const (
 // MinPasswordLength is the shortest password accepted for staff.
 const MinPasswordLength = 10
 
-// HashPassword returns the PHC-format argon2id hash of password.
+// HashParams are the argon2id cost parameters used for new hashes. The
+// parameters are recorded in each hash, so changing them never breaks
+// existing passwords.
+type HashParams struct {
+	Time      uint32
+	MemoryKiB uint32
+	Threads   uint8
+}
+
+// DefaultHashParams are the production costs.
+var DefaultHashParams = HashParams{Time: argonTime, MemoryKiB: argonMemory, Threads: argonThreads}
+
+// TestHashParams are deliberately cheap costs for test fixtures only, so
+// that suites which sign in hundreds of times stay fast; still argon2id.
+var TestHashParams = HashParams{Time: 1, MemoryKiB: 1024, Threads: 1}
+
+// HashPassword returns the PHC-format argon2id hash of password at the
+// production cost.
 func HashPassword(password string) (string, error) {
+	return DefaultHashParams.Hash(password)
+}
+
+// Hash returns the PHC-format argon2id hash of password at these costs.
+func (p HashParams) Hash(password string) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("auth: salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, argonKeyLen)
 	enc := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads,
 		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 

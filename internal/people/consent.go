@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/muster-org/muster/internal/changes"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/store"
 )
@@ -53,7 +54,10 @@ func (s *Store) RecordConsent(ctx context.Context, nationID, personID int64, in 
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO consents (`+joinCols(consentCols)+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			nationID, id, personID, c.Channel, c.Status, c.Basis, c.WordingHash, src.Kind, src.Ref, src.Line, src.UserID, src.IP, at)
-		return err
+		if err != nil {
+			return err
+		}
+		return changes.Record(ctx, tx, nationID, personID)
 	})
 	return c, wrap("record consent", err)
 }

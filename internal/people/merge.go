@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/muster-org/muster/internal/changes"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/store"
 )
@@ -54,6 +55,9 @@ func (s *Store) Merge(ctx context.Context, nationID, survivorID, otherID, actorU
 		}
 		ov, oPts, oLast, err := loadVals(ctx, tx, nationID, otherID)
 		if err != nil {
+			return err
+		}
+		if err := changes.Record(ctx, tx, nationID, survivorID, otherID); err != nil {
 			return err
 		}
 		snap := mergeSnapshot{Survivor: sv, SurvivorPts: sPts, SurvivorLast: sLast, Emails: map[string]bool{}}
@@ -213,6 +217,9 @@ func (s *Store) UndoMerge(ctx context.Context, nationID, mergeID, actorUserID in
 		}
 		if undone != 0 {
 			return errs.Conflict("this merge was undone already")
+		}
+		if err := changes.Record(ctx, tx, nationID, survivorID, otherID); err != nil {
+			return err
 		}
 		if now-at > UndoWindow.Milliseconds() {
 			return errs.Conflict("a merge can be undone for 30 days only")

@@ -132,6 +132,10 @@ func NormalisePhone(raw, country string) Phone {
 	if region == "" {
 		region = "ZZ"
 	}
+	if e, ok := fastE164(s, region); ok {
+		p.E164 = e
+		return p
+	}
 	num, err := phonenumbers.Parse(s, region)
 	if err != nil || !phonenumbers.IsValidNumber(num) {
 		p.Invalid = true

@@ -15,6 +15,9 @@ import (
 type Store struct {
 	db  *store.DB
 	now func() time.Time
+	// suppressKey keys erasure suppression hashes (see suppress.go); nil
+	// turns the check off.
+	suppressKey []byte
 }
 
 // NewStore returns a Store on db.

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/muster-org/muster/internal/changes"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/store"
 )
@@ -53,13 +55,26 @@ func (s *Store) Upsert(ctx context.Context, nationID int64, rec Record, src Sour
 // listed in RowResult.FieldErrors and dropped, and the rest of the row
 // stands. The returned error is for failures of the database only.
 //
-// Performance: candidates are looked up with a few set queries per batch
-// (IN lists over ids, e-mails and phones) and rows are written with
-// multi-row INSERTs; a few thousand records per batch is the sweet spot.
+// Performance: candidates are looked up with a few set queries per batch,
+// each with its values as ONE argument (a PostgreSQL array, an SQLite JSON
+// array); rows are written per table with one INSERT … SELECT FROM unnest()
+// on PostgreSQL and reused multi-row INSERTs on SQLite; normalisation runs
+// on every core. A few thousand records per batch is the sweet spot. The
+// database work of a batch is single-threaded, so a caller streaming a
+// file gains by reading and parsing the next batch in another goroutine
+// while this one writes (UpsertBatch is safe for concurrent use).
 func (s *Store) UpsertBatch(ctx context.Context, nationID int64, recs []Record, srcs []Source, opt UpsertOptions) ([]RowResult, error) {
 	var results []RowResult
 	for attempt := 0; ; attempt++ {
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			if tx.Engine() == store.Postgres {
+				// The batch's statements are few and their array arguments
+				// vary a lot in size: plan each with its real values rather
+				// than a generic plan made while the table was still small.
+				if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+					return err
+				}
+			}
 			b := &batch{s: s, tx: tx, nationID: nationID, opt: opt}
 			var err error
 			results, err = b.run(ctx, recs, srcs)
@@ -68,6 +83,17 @@ func (s *Store) UpsertBatch(ctx context.Context, nationID int64, recs []Record, 
 			}
 			if opt.DryRun {
 				return errDryRun
+			}
+			touched := make([]int64, 0, len(results))
+			for _, r := range results {
+				// Unchanged rows change nothing a segment sees: leaving them
+				// out keeps a re-import free of writes.
+				if r.PersonID != 0 && r.Outcome != Unchanged {
+					touched = append(touched, r.PersonID)
+				}
+			}
+			if err := changes.Record(ctx, tx, nationID, touched...); err != nil {
+				return err
 			}
 			return nil
 		})
@@ -153,7 +179,8 @@ type batch struct {
 	wordings    map[string]string
 	customRows  [][]any
 	addrRows    [][]any
-	dupPairs    [][3]any // a, b, reason
+	dupPairs    [][3]any        // a, b, reason
+	erased      map[string]bool // "kind:hash" of identifiers an erasure suppressed (suppress.go)
 }
 
 func (b *batch) run(ctx context.Context, recs []Record, srcs []Source) ([]RowResult, error) {
@@ -164,6 +191,9 @@ func (b *batch) run(ctx context.Context, recs []Record, srcs []Source) ([]RowRes
 	}
 	preps := prepareAll(recs, country, b.opt.Tags)
 	if err := b.load(ctx, preps); err != nil {
+		return nil, err
+	}
+	if err := b.loadErased(ctx, preps); err != nil {
 		return nil, err
 	}
 	results := make([]RowResult, len(recs))
@@ -558,7 +588,14 @@ func (b *batch) apply(ctx context.Context, r *prepared, src Source, remaining in
 	p, by := b.match(r)
 	created := p == nil
 	if created {
-		var err error
+		reject, err := b.checkErased(ctx, r, src)
+		if err != nil {
+			return res, err
+		}
+		if reject != nil {
+			res.Outcome, res.Err = Rejected, reject
+			return res, nil
+		}
 		if p, err = b.newPerson(ctx, remaining); err != nil {
 			return res, err
 		}
@@ -764,14 +801,17 @@ func (b *batch) proposeNameDuplicates(ctx context.Context, results []RowResult) 
 		return nil
 	}
 	sort.Strings(keys)
-	err := eachIn(ctx, b.tx, `SELECT id, name_key FROM people WHERE nation_id = ? AND merged_into = 0 AND name_key <> '' AND name_key IN IN_LIST ORDER BY id`,
+	err := eachIn(ctx, b.tx, `SELECT id, name_key FROM people WHERE nation_id = ? AND merged_into = 0 AND name_key <> '' AND name_key IN IN_LIST`,
 		[]any{b.nationID}, dedupe(keys), func(rows *sql.Rows) error {
 			var id int64
 			var k string
 			if err := rows.Scan(&id, &k); err != nil {
 				return err
 			}
-			if _, ok := byKey[k]; !ok {
+			// The lowest id per key, chosen here: ORDER BY id would make
+			// SQLite walk the whole nation in id order instead of using
+			// the name_key index.
+			if cur, ok := byKey[k]; !ok || id < cur {
 				byKey[k] = id
 			}
 			return nil
@@ -899,6 +939,9 @@ func (b *batch) updateDirty(ctx context.Context) error {
 		return nil
 	}
 	sort.Slice(dirty, func(i, j int) bool { return dirty[i].id < dirty[j].id })
+	if b.tx.Engine() == store.Postgres {
+		return b.updateDirtyPostgres(ctx, dirty)
+	}
 	sets := make([]string, 0, numCols)
 	for _, c := range personCols {
 		sets = append(sets, c.name+" = ?")
@@ -923,26 +966,89 @@ func (b *batch) updateDirty(ctx context.Context) error {
 	return nil
 }
 
+// updateDirtyPostgres rewrites the rows in ONE statement, UPDATE … FROM
+// unnest() of a typed array per column: a round trip per person would cost
+// more than everything else the batch does on PostgreSQL.
+func (b *batch) updateDirtyPostgres(ctx context.Context, dirty []*pstate) error {
+	ids := make([]int64, len(dirty))
+	acts := make([]int64, len(dirty))
+	for i, p := range dirty {
+		ids[i], acts[i] = p.id, p.activity
+	}
+	args := []any{b.now, ids, acts}
+	sets := make([]string, 0, numCols)
+	exprs := []string{"?::bigint[]", "?::bigint[]"}
+	names := []string{"id", "act"}
+	for c, col := range personCols {
+		var arg any
+		cast := "text[]"
+		switch col.kind {
+		case kText:
+			a := make([]string, len(dirty))
+			for i, p := range dirty {
+				a[i] = p.v[c]
+			}
+			arg = a
+		case kInt, kNullInt:
+			a := make([]*int64, len(dirty))
+			for i, p := range dirty {
+				if v, ok := sqlArg(c, p.v[c]).(int64); ok {
+					a[i] = &v
+				} else if v, ok := sqlArg(c, p.v[c]).(int); ok {
+					n := int64(v)
+					a[i] = &n
+				}
+			}
+			arg, cast = a, "bigint[]"
+		case kNullFloat:
+			a := make([]*float64, len(dirty))
+			for i, p := range dirty {
+				if v, ok := sqlArg(c, p.v[c]).(float64); ok {
+					a[i] = &v
+				}
+			}
+			arg, cast = a, "float8[]"
+		}
+		args = append(args, arg)
+		exprs = append(exprs, "?::"+cast)
+		names = append(names, "c"+strconv.Itoa(c))
+		sets = append(sets, col.name+" = u.c"+strconv.Itoa(c))
+	}
+	args = append(args, b.nationID)
+	q := `UPDATE people AS p SET ` + strings.Join(sets, ", ") + `, updated_at = ?,
+		last_activity_at = CASE WHEN p.last_activity_at > u.act THEN p.last_activity_at ELSE u.act END
+		FROM unnest(` + strings.Join(exprs, ", ") + `) AS u(` + strings.Join(names, ", ") + `)
+		WHERE p.nation_id = ? AND p.id = u.id`
+	if _, err := b.tx.Exec(ctx, q, args...); err != nil {
+		return wrap("update people", err)
+	}
+	return nil
+}
+
 func insertDuplicates(ctx context.Context, tx *store.Tx, nationID int64, pairs [][3]any, now int64) error {
 	if len(pairs) == 0 {
 		return nil
 	}
-	first, err := reserveIDs(ctx, tx, nationID, "duplicates", len(pairs))
+	// One row per pair (the first reason wins), so that one multi-row
+	// INSERT never carries the same pair twice.
+	seen := make(map[[2]any]bool, len(pairs))
+	uniq := pairs[:0:0]
+	for _, pr := range pairs {
+		k := [2]any{pr[0], pr[1]}
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, pr)
+		}
+	}
+	first, err := reserveIDs(ctx, tx, nationID, "duplicates", len(uniq))
 	if err != nil {
 		return err
 	}
-	rows := make([][]any, len(pairs))
-	for i, pr := range pairs {
+	rows := make([][]any, len(uniq))
+	for i, pr := range uniq {
 		rows[i] = []any{nationID, first + int64(i), pr[0], pr[1], pr[2], "open", now}
 	}
-	// One statement per pair: ON CONFLICT DO NOTHING cannot affect the same
-	// pair twice within one multi-row INSERT on PostgreSQL.
-	for _, r := range rows {
-		if err := insertRows(ctx, tx, "duplicates", []string{"nation_id", "id", "person_a", "person_b", "reason", "status", "created_at"}, [][]any{r}, "ON CONFLICT DO NOTHING"); err != nil {
-			return err
-		}
-	}
-	return nil
+	return insertRows(ctx, tx, "duplicates", []string{"nation_id", "id", "person_a", "person_b", "reason", "status", "created_at"}, rows, "ON CONFLICT DO NOTHING")
 }
 
 func nullFloat(s string) any {

@@ -47,9 +47,14 @@ func New(t testing.TB, engine store.Engine) *Server {
 	db := storetest.Open(t, engine)
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
-	cfg := &config.Config{BaseURL: base, TrustProxy: true, LogLevel: slog.LevelWarn}
+	// DataDir holds files such as control-panel imports; the database is
+	// storetest's.
+	cfg := &config.Config{BaseURL: base, TrustProxy: true, LogLevel: slog.LevelWarn, DataDir: t.TempDir()}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	app, err := server.New(server.Deps{Config: cfg, DB: db, Log: log})
+	if err == nil {
+		app.Auth.Hashing = auth.TestHashParams // cheap argon2id: tests sign in hundreds of times
+	}
 	if err != nil {
 		t.Fatalf("servertest: build app: %v", err)
 	}

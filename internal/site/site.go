@@ -4,6 +4,8 @@
 package site
 
 import (
+	"context"
+	"html/template"
 	"log/slog"
 	"net/http"
 
@@ -18,6 +20,16 @@ type Deps struct {
 	Nations  *nation.Store
 	Renderer *web.Renderer
 	Log      *slog.Logger
+	// Home gives what the home page shows of the nation's pages; nil shows
+	// only the nation's name and welcome text.
+	Home HomeSource
+}
+
+// HomeSource is the pages feature as the home page sees it.
+type HomeSource interface {
+	// HomeContent returns the published pages to list and the home page's
+	// own text (already safe HTML), in lang.
+	HomeContent(ctx context.Context, nationID int64, lang string) (HomeData, error)
 }
 
 // Handlers serves public pages.
@@ -32,16 +44,16 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{nation}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/"+r.PathValue("nation")+"/", http.StatusMovedPermanently)
 	})
-	// Until page features claim /{nation}/{page}, every such address is a
-	// themed 404 in the visitor's language rather than the mux's plain text.
-	mux.HandleFunc("GET /{nation}/{page}", h.noPage)
+	// GET /{nation}/{page} belongs to internal/pages, which answers unknown
+	// pages with NotFound below.
 }
 
 // HomeData is what the home page template receives in View.Data. Sections
 // render only when their slice holds something: an empty site shows its
 // name and welcome text, never placeholder content.
 type HomeData struct {
-	Pages []PageLink // published pages to list; filled by the pages feature
+	Pages []PageLink    // published pages to list; filled by the pages feature
+	Intro template.HTML // the nation's home text (sanitised), replacing the welcome text
 }
 
 // PageLink is one entry of a list of pages on the public site.
@@ -65,11 +77,20 @@ func (h *Handlers) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := h.view(w, r, n)
-	v.Data = HomeData{}
+	var d HomeData
+	if h.Home != nil {
+		if d, err = h.Home.HomeContent(r.Context(), n.ID, v.Lang); err != nil {
+			h.fail(w, r, n, err)
+			return
+		}
+	}
+	v.Data = d
 	h.Renderer.Render(w, http.StatusOK, "public/home", v)
 }
 
-func (h *Handlers) noPage(w http.ResponseWriter, r *http.Request) {
+// NotFound answers with the themed 404 of the nation named in the path
+// (or of no nation, when there is none by that name).
+func (h *Handlers) NotFound(w http.ResponseWriter, r *http.Request) {
 	n, err := h.Nations.BySlug(r.Context(), r.PathValue("nation"))
 	if err != nil {
 		n = nil
@@ -77,6 +98,46 @@ func (h *Handlers) noPage(w http.ResponseWriter, r *http.Request) {
 		err = errs.NotFound("page not found")
 	}
 	h.fail(w, r, n, err)
+}
+
+// View starts a public page of nation n in the language negotiated among
+// langs (nil: the nation's languages), for other public features.
+func (h *Handlers) View(w http.ResponseWriter, r *http.Request, n *nation.Nation, langs []string) *web.View {
+	if n == nil || len(langs) == 0 {
+		return h.view(w, r, n)
+	}
+	def := n.DefaultLang
+	if !contains(langs, def) {
+		def = langs[0]
+	}
+	lang := i18n.Negotiate(r, langs, def)
+	i18n.Remember(w, r, lang)
+	w.Header().Set("Vary", "Accept-Language, Cookie")
+	v := h.Renderer.NewView(r, lang, langs)
+	v.Nation = &web.ViewNation{ID: n.ID, Slug: n.Slug, Name: n.Name}
+	return v
+}
+
+// Fail answers with a themed error page whose status comes from err.
+func (h *Handlers) Fail(w http.ResponseWriter, r *http.Request, n *nation.Nation, err error) {
+	h.fail(w, r, n, err)
+}
+
+// ErrorPage answers with a themed error page of the given status and texts
+// (already translated into v's language).
+func (h *Handlers) ErrorPage(w http.ResponseWriter, v *web.View, status int, title, message string) {
+	v.Data = ErrorData{Status: status, Title: title, Message: message}
+	w.Header().Set("Cache-Control", "no-store")
+	h.Renderer.Render(w, status, "public/error", v)
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // view starts a public page of nation n (nil when the nation is unknown, in

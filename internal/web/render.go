@@ -28,7 +28,23 @@ type Renderer struct {
 	pages  map[string]*template.Template
 	bundle *i18n.Bundle
 	log    *slog.Logger
+	themes ThemeSource // nil: every nation gets the default public theme
 }
+
+// ThemeSource gives a nation's published overrides of the public templates
+// (internal/theme). It is asked on every public render, so it answers from
+// memory; nil results mean the default theme.
+type ThemeSource interface {
+	// Page returns the nation's template set for a public page ("public/home"),
+	// or nil when the nation overrides nothing.
+	Page(nationID int64, page string) *template.Template
+	// CSS returns the address of the nation's own stylesheet, or "".
+	CSS(nationID int64) string
+}
+
+// SetThemes installs the per-nation theme overrides; call it once, while
+// assembling the application, before serving.
+func (rd *Renderer) SetThemes(ts ThemeSource) { rd.themes = ts }
 
 // NewRenderer parses every page of fsys (rooted at the web/ directory).
 func NewRenderer(fsys fs.FS, bundle *i18n.Bundle, log *slog.Logger) (*Renderer, error) {
@@ -87,6 +103,10 @@ type View struct {
 	Errors map[string]string // form field → message
 	Form   url.Values        // submitted values, to refill a form
 	Data   any               // the page's own data
+
+	// ThemeCSS is the address of the nation's own stylesheet (theme
+	// overrides), linked after the default one; set by Render.
+	ThemeCSS string
 
 	bundle *i18n.Bundle
 }
@@ -155,6 +175,22 @@ func (rd *Renderer) Render(w http.ResponseWriter, status int, page string, v *Vi
 		return
 	}
 	var buf bytes.Buffer
+	if rd.themes != nil && v.Nation != nil && strings.HasPrefix(page, "public/") {
+		v.ThemeCSS = rd.themes.CSS(v.Nation.ID)
+		if o := rd.themes.Page(v.Nation.ID, page); o != nil {
+			// A theme was executed against a sample when saved, but real
+			// data can still trip it: then the default theme answers.
+			err := o.Execute(&buf, v)
+			if err == nil {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.WriteHeader(status)
+				_, _ = w.Write(buf.Bytes())
+				return
+			}
+			rd.log.Warn("web: theme override failed, using the default", "page", page, "nation", v.Nation.ID, "err", err)
+			buf.Reset()
+		}
+	}
 	if err := t.Execute(&buf, v); err != nil {
 		rd.log.Error("web: render", "page", page, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/csv"
+	"encoding/hex"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/muster-org/muster/internal/importer"
+	"github.com/muster-org/muster/internal/nation"
+	"github.com/muster-org/muster/internal/people"
+	"github.com/muster-org/muster/internal/store"
+)
+
+func runBenchImport(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("bench import", e.stderr)
+	rows := fs.Int("rows", 100000, "number of `rows` in the generated NationBuilder file")
+	dup := fs.Float64("dup", 0.05, "`fraction` of rows that repeat an earlier person's e-mail (other case and spacing)")
+	engine := fs.String("engine", "sqlite", "`engine`: sqlite or postgres")
+	dbURL := fs.String("database", os.Getenv("MUSTER_DATABASE_URL"), "PostgreSQL server `URL` for --engine postgres (a fresh schema is created in it)")
+	keep := fs.Bool("keep", false, "keep the generated file and database (their paths are printed)")
+	jsonOut := fs.Bool("json", false, "print the figures as one JSON object")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) != 0:
+		return usagef("unexpected argument %q", pos[0])
+	case *rows < 1:
+		return usagef("--rows must be at least 1")
+	case *dup < 0 || *dup >= 1:
+		return usagef("--dup must be in [0, 1)")
+	case *engine != "sqlite" && *engine != "postgres":
+		return usagef("--engine must be sqlite or postgres")
+	case *engine == "postgres" && !strings.HasPrefix(*dbURL, "postgres"):
+		return usagef("--engine postgres needs --database postgres://…")
+	}
+
+	dir, err := os.MkdirTemp("", "muster-bench-")
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	file := filepath.Join(dir, "people.csv")
+	genStart := time.Now()
+	if err := generateNationBuilder(file, *rows, *dup); err != nil {
+		return err
+	}
+	genTime := time.Since(genStart)
+
+	dsn := filepath.Join(dir, "muster.db")
+	if *engine == "postgres" {
+		var drop func()
+		dsn, drop, err = freshSchema(ctx, *dbURL, *keep)
+		if err != nil {
+			return err
+		}
+		defer drop()
+	}
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	n, err := nation.NewStore(db).Create(ctx, nation.NewNation{Slug: "bench", Name: "Bench", Country: "BE"})
+	if err != nil {
+		return err
+	}
+	st := people.NewStore(db)
+	var passes [2]importer.Summary
+	for i := range passes {
+		opts := importer.RunOptions{RejectsPath: filepath.Join(dir, "rejects.csv")}
+		passes[i], err = importer.Run(ctx, st, n.ID, file, opts, nil)
+		if err != nil {
+			return fmt.Errorf("bench: pass %d: %w", i+1, err)
+		}
+	}
+	hwm := peakRSS()
+	res := map[string]any{
+		"engine": *engine, "rows": *rows, "dup": *dup, "generate_seconds": genTime.Seconds(),
+		"import": passes[0], "reimport": passes[1],
+		"import_rows_per_s":   float64(passes[0].Rows) / passes[0].Seconds,
+		"reimport_rows_per_s": float64(passes[1].Rows) / passes[1].Seconds,
+		"peak_rss_mib":        float64(hwm) / 1024,
+	}
+	if *jsonOut {
+		return printJSON(e.stdout, res)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "muster bench import: %d rows, %.0f%% duplicates, %s\n", *rows, *dup*100, *engine)
+	fmt.Fprintf(w, "method: a generated NationBuilder people export (nationbuilder_id, names, e-mail with opt-in,\n"+
+		"  phones, birth date, sex, 1–3 tags, support level, primary address with lat/lng; duplicates repeat an\n"+
+		"  earlier e-mail in other case and spacing) imported with `muster import people` logic into a fresh,\n"+
+		"  migrated database in one process, batches of %d; then the same file imported again.\n"+
+		"  Times are wall clock from opening the file to the last commit. %d CPUs, %s, %s/%s.\n",
+		importer.DefaultBatchSize, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "generate:  %.1fs\n", genTime.Seconds())
+	for i, p := range passes {
+		name := "import:  "
+		if i == 1 {
+			name = "reimport:"
+		}
+		fmt.Fprintf(w, "%s %8.1fs  %9.0f rows/s  created %d, updated %d, unchanged %d, merged %d, rejected %d\n",
+			name, p.Seconds, float64(p.Rows)/p.Seconds, p.Created, p.Updated, p.Unchanged, p.Merged, p.Rejected)
+	}
+	fmt.Fprintf(w, "peak RSS:  %.0f MiB (VmHWM of this process)\n", float64(hwm)/1024)
+	if *keep {
+		fmt.Fprintf(w, "kept: %s and database %s\n", file, dsn)
+	}
+	return nil
+}
+
+// generateNationBuilder writes a NationBuilder-style people file of n rows,
+// a fraction dup of which repeat an earlier person's e-mail.
+func generateNationBuilder(path string, n int, dup float64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: create file: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := csv.NewWriter(bw)
+	_ = w.Write([]string{"nationbuilder_id", "first_name", "last_name", "email", "email_opt_in", "phone_number",
+		"mobile_number", "born_at", "sex", "tag_list", "support_level", "primary_address1", "primary_city",
+		"primary_zip", "primary_country_code", "primary_lat", "primary_lng"})
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	first := []string{"Anne", "Bart", "Chloé", "Dirk", "Eva", "François", "Greet", "Hugo", "Inès", "Jan", "Karim", "Lotte", "Mehdi", "Nina", "Olivier", "Pieter"}
+	last := []string{"Peeters", "Janssens", "Maes", "Jacobs", "Dubois", "Lambert", "Martin", "Claes", "Goossens", "Wouters", "De Smet", "Leroy"}
+	cities := []struct{ name, zip string }{{"Bruxelles", "1000"}, {"Antwerpen", "2000"}, {"Gent", "9000"}, {"Liège", "4000"}, {"Namur", "5000"}, {"Leuven", "3000"}}
+	tags := []string{"pensions", "climate", "housing", "transport", "member", "volunteer", "donor", "canvass-2026",
+		"petition-water", "newsletter", "youth", "health", "education", "energy", "jobs", "culture", "sport", "digital", "europe", "mobility"}
+	person := 0
+	for i := range n {
+		var email string
+		id := i + 1
+		p := person
+		if i > 0 && rng.Float64() < dup {
+			p = rng.IntN(person) // an earlier person, written differently
+			email = "  " + strings.ToUpper(fmt.Sprintf("person%d", p)) + "@Example.ORG "
+		} else {
+			person++
+			email = fmt.Sprintf("person%d@example.org", p)
+		}
+		c := cities[p%len(cities)]
+		var tl []string
+		for range 1 + rng.IntN(3) {
+			tl = append(tl, tags[rng.IntN(len(tags))])
+		}
+		_ = w.Write([]string{
+			strconv.Itoa(id), first[p%len(first)], last[(p/len(first))%len(last)], email,
+			strconv.FormatBool(p%3 != 0), "",
+			fmt.Sprintf("+32 47%d %02d %02d %02d", p/1000000%10, p/10000%100, p/100%100, p%100),
+			fmt.Sprintf("%02d/%02d/%d", 1+p%12, 1+p%28, 1940+p%65), []string{"F", "M", "O"}[p%3],
+			strings.Join(tl, ", "), strconv.Itoa(1 + p%5), fmt.Sprintf("Rue %d", 1+p%200), c.name, c.zip, "BE",
+			strconv.FormatFloat(50.5+float64(p%1000)/2000, 'f', 5, 64), strconv.FormatFloat(4.3+float64(p%997)/2000, 'f', 5, 64),
+		})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return fmt.Errorf("bench: write file: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("bench: write file: %w", err)
+	}
+	return f.Close()
+}
+
+// freshSchema creates an empty schema on the PostgreSQL server and returns
+// a URL whose connections use it, and a function that drops it.
+func freshSchema(ctx context.Context, base string, keep bool) (string, func(), error) {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "bench_" + hex.EncodeToString(b)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: connect: %w", err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("bench: create schema: %w", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: database URL: %w", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	drop := func() {
+		if keep {
+			return
+		}
+		if a, err := sql.Open("pgx", base); err == nil {
+			_, _ = a.Exec("DROP SCHEMA " + schema + " CASCADE")
+			a.Close()
+		}
+	}
+	return u.String(), drop, nil
+}
+
+// peakRSS returns the process's peak resident set size in KiB, from
+// /proc/self/status (VmHWM), or 0 where there is no /proc.
+func peakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	return parseVmHWM(f)
+}
+
+func parseVmHWM(r io.Reader) int64 {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}

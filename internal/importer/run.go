@@ -1,0 +1,278 @@
+package importer
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/muster-org/muster/internal/errs"
+	"github.com/muster-org/muster/internal/people"
+)
+
+// DefaultBatchSize is the number of records written per transaction: large
+// enough to amortise the set queries of matching, small enough that a kill
+// loses little and memory stays flat.
+const DefaultBatchSize = 5000
+
+// RunOptions tune an import.
+type RunOptions struct {
+	Options
+	Overwrite bool // replace conflicting non-empty values (--overwrite)
+	DryRun    bool // compute outcomes, write nothing to the database
+	BatchSize int  // records per transaction; DefaultBatchSize when 0
+	// RejectsPath is where the rejects CSV goes when there are rejects;
+	// Run defaults it to FILE.rejects.csv next to the input.
+	RejectsPath string
+	ActorID     int64 // staff member running the import, 0 for the command line
+	// ImportID is the control panel's import this run belongs to (0 for
+	// the command line), recorded as the audit entry's object.
+	ImportID int64
+}
+
+// Summary is the outcome of an import. Every row read lands in exactly one
+// of Created, Updated, Unchanged, Merged and Rejected.
+type Summary struct {
+	Rows      int `json:"rows"`
+	Created   int `json:"created"`   // new people
+	Updated   int `json:"updated"`   // matched someone already there and changed them
+	Unchanged int `json:"unchanged"` // matched someone already there, nothing new
+	// Merged counts rows folded into a person an earlier row of the same
+	// import created (duplicates within the file).
+	Merged   int `json:"merged"`
+	Rejected int `json:"rejected"` // refused rows, listed in the rejects file
+	// FieldErrors counts fields dropped from rows that went in otherwise
+	// (malformed e-mail, date, …); they are listed in the rejects file too.
+	FieldErrors int     `json:"field_errors"`
+	Duplicates  int     `json:"duplicates_proposed"` // same name and postcode as someone: queued for review
+	Seconds     float64 `json:"seconds"`
+
+	DryRun      bool     `json:"dry_run,omitempty"`
+	Format      Format   `json:"format"`
+	Encoding    string   `json:"encoding"`
+	Delimiter   string   `json:"delimiter"`
+	Ignored     []string `json:"ignored_columns"`
+	RejectsFile string   `json:"rejects_file,omitempty"`
+}
+
+// Progress is reported after each batch.
+type Progress struct {
+	Rows, Created, Updated, Unchanged, Merged, Rejected int
+	Elapsed                                             time.Duration
+}
+
+// Run imports the people file at path into the nation. The file is checked
+// (Open) before anything is written; it is then read in batches of
+// opts.BatchSize records, each written by people.UpsertBatch in one
+// transaction. Rejected rows and dropped fields go to a rejects CSV (the
+// file's own columns plus line and reason) written next to the input.
+//
+// A failure or a kill mid-file leaves every committed batch whole; running
+// the same import again completes it, since matching makes the rows already
+// in come back Unchanged. The Summary returned with an error counts what
+// was committed.
+func Run(ctx context.Context, st *people.Store, nationID int64, path string, opts RunOptions, progress func(Progress)) (Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Summary{}, errs.Invalid("cannot open %s: %v", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	if opts.RejectsPath == "" {
+		opts.RejectsPath = strings.TrimSuffix(path, filepath.Ext(path)) + ".rejects.csv"
+	}
+	return RunReader(ctx, st, nationID, f, filepath.Base(path), opts, progress)
+}
+
+// RunReader is Run over an open stream; name is the file name recorded as
+// the source of every row. Without opts.RejectsPath rejects are only counted.
+func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reader, name string, opts RunOptions, progress func(Progress)) (Summary, error) {
+	start := time.Now()
+	rd, err := Open(r, opts.Options)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{DryRun: opts.DryRun, Format: rd.Format(), Encoding: rd.Encoding(),
+		Delimiter: string(rd.Delimiter()), Ignored: rd.Unknown()}
+	if sum.Ignored == nil {
+		sum.Ignored = []string{}
+	}
+	size := opts.BatchSize
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	rej := &rejects{path: opts.RejectsPath, header: rd.Header()}
+	defer rej.close()
+
+	// created remembers the people this import created, so that a later
+	// duplicate row (in another batch) counts as merged, not updated.
+	created := map[int64]struct{}{}
+	recs := make([]people.Record, 0, size)
+	srcs := make([]people.Source, 0, size)
+	raws := make([][]string, 0, size)
+	upsert := people.UpsertOptions{Overwrite: opts.Overwrite, DryRun: opts.DryRun,
+		Source: people.Source{Kind: "import", Ref: name, UserID: opts.ActorID, At: start}}
+
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		res, err := st.UpsertBatch(ctx, nationID, recs, srcs, upsert)
+		if err != nil {
+			return fmt.Errorf("importer: write rows %d–%d: %w", srcs[0].Line, srcs[len(srcs)-1].Line, err)
+		}
+		for i, rr := range res {
+			switch {
+			case rr.Outcome == people.Rejected:
+				sum.Rejected++
+				if err := rej.add(raws[i], srcs[i].Line, "row rejected: "+reason(rr.Err)); err != nil {
+					return err
+				}
+			case rr.Outcome == people.Created:
+				sum.Created++
+				if rr.PersonID != 0 {
+					created[rr.PersonID] = struct{}{}
+				}
+			case strings.HasPrefix(rr.MatchedBy, "batch"):
+				sum.Merged++
+			default:
+				if _, ok := created[rr.PersonID]; ok {
+					sum.Merged++
+				} else if rr.Outcome == people.Updated {
+					sum.Updated++
+				} else {
+					sum.Unchanged++
+				}
+			}
+			if rr.DuplicateOf != 0 {
+				sum.Duplicates++
+			}
+			for _, fe := range rr.FieldErrors {
+				sum.FieldErrors++
+				if err := rej.add(raws[i], srcs[i].Line, "field dropped, rest of row imported: "+reason(fe)); err != nil {
+					return err
+				}
+			}
+		}
+		recs, srcs, raws = recs[:0], srcs[:0], raws[:0]
+		if progress != nil {
+			progress(Progress{Rows: sum.Rows, Created: sum.Created, Updated: sum.Updated, Unchanged: sum.Unchanged,
+				Merged: sum.Merged, Rejected: sum.Rejected, Elapsed: time.Since(start)})
+		}
+		return nil
+	}
+
+	finish := func(err error) (Summary, error) {
+		if cerr := rej.close(); err == nil {
+			err = cerr
+		}
+		sum.RejectsFile = rej.written
+		sum.Seconds = time.Since(start).Seconds()
+		return sum, err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return finish(err)
+		}
+		rec, line, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var re *RowError
+		if errors.As(err, &re) {
+			sum.Rows++
+			sum.Rejected++
+			if err := rej.add(rd.Raw(), re.Line, "row rejected: "+re.Reason); err != nil {
+				return finish(err)
+			}
+			continue
+		}
+		if err != nil {
+			return finish(err)
+		}
+		sum.Rows++
+		recs = append(recs, rec)
+		srcs = append(srcs, people.Source{Kind: "import", Ref: name, Line: line, UserID: opts.ActorID, At: start})
+		raws = append(raws, slices.Clone(rd.Raw()))
+		if len(recs) >= size {
+			if err := flush(); err != nil {
+				return finish(err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return finish(err)
+	}
+	if !opts.DryRun {
+		if err := st.Audit(ctx, nationID, opts.ActorID, "people.import", "import", opts.ImportID); err != nil {
+			return finish(err)
+		}
+	}
+	return finish(nil)
+}
+
+// reason is the user-safe text of a row or field error.
+func reason(err error) string {
+	if err == nil {
+		return "refused"
+	}
+	msg := errs.Message(err)
+	if f := errs.FieldOf(err); f != "" && !strings.Contains(msg, f) {
+		msg = f + ": " + msg
+	}
+	return msg
+}
+
+// rejects writes the rejects CSV lazily: no file unless something is
+// rejected. An existing rejects file from an earlier run is replaced.
+type rejects struct {
+	path    string
+	header  []string
+	f       *os.File
+	w       *csv.Writer
+	written string
+}
+
+func (r *rejects) add(raw []string, line int, why string) error {
+	if r.path == "" {
+		return nil
+	}
+	if r.w == nil {
+		f, err := os.OpenFile(r.path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("importer: create rejects file: %w", err)
+		}
+		r.f, r.w, r.written = f, csv.NewWriter(f), r.path
+		if err := r.w.Write(append(slices.Clone(r.header), "line", "reason")); err != nil {
+			return fmt.Errorf("importer: write rejects file: %w", err)
+		}
+	}
+	row := make([]string, len(r.header), len(r.header)+2)
+	copy(row, raw)
+	if err := r.w.Write(append(row, strconv.Itoa(line), why)); err != nil {
+		return fmt.Errorf("importer: write rejects file: %w", err)
+	}
+	return nil
+}
+
+func (r *rejects) close() error {
+	if r.f == nil {
+		return nil
+	}
+	r.w.Flush()
+	err := r.w.Error()
+	if cerr := r.f.Close(); err == nil {
+		err = cerr
+	}
+	r.f = nil
+	if err != nil {
+		return fmt.Errorf("importer: write rejects file: %w", err)
+	}
+	return nil
+}

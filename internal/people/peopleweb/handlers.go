@@ -1,0 +1,160 @@
+// Package peopleweb serves the people pages of the control panel: the list
+// with search, the profile (fields, tags, consents with their history, the
+// timeline and the provenance of each datum), the edit and new-person forms,
+// tags and notes, the duplicates queue with merge and undo, and the audit
+// log. The rules and most SQL live in internal/people; the few targeted
+// writes the store has no method for yet (edit by id, tag, untag, note) are
+// here, each in one transaction with its timeline entry and audit line.
+package peopleweb
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/muster-org/muster/internal/auth"
+	"github.com/muster-org/muster/internal/i18n"
+	"github.com/muster-org/muster/internal/people"
+	"github.com/muster-org/muster/internal/store"
+	"github.com/muster-org/muster/internal/web"
+)
+
+// Deps are what the people pages need.
+type Deps struct {
+	DB       *store.DB
+	People   *people.Store
+	Auth     *auth.Store
+	Guard    *auth.Guard
+	Renderer *web.Renderer
+	Log      *slog.Logger
+}
+
+// Handlers serves the people pages.
+type Handlers struct{ Deps }
+
+// NewHandlers returns the people handlers.
+func NewHandlers(d Deps) *Handlers { return &Handlers{Deps: d} }
+
+// Register adds the routes. Every /admin/{nation}/… route here is also
+// listed in servertest.NationRoutes, the cross-nation isolation probe.
+//
+// Duplicates and merges sit under /people/duplicates/… and
+// /people/merges/… with a literal last segment, so that no pattern
+// overlaps /people/{id}/… in the standard mux.
+func (h *Handlers) Register(mux *http.ServeMux) {
+	org := func(fn func(http.ResponseWriter, *http.Request, *auth.Staff)) http.Handler {
+		return h.Guard.Nation(auth.RoleOrganizer, fn)
+	}
+	mux.Handle("GET /admin/{nation}/people", org(h.list))
+	mux.Handle("GET /admin/{nation}/people/new", org(h.newForm))
+	mux.Handle("POST /admin/{nation}/people/new", org(h.newSubmit))
+	mux.Handle("GET /admin/{nation}/people/{id}", org(h.profile))
+	mux.Handle("GET /admin/{nation}/people/{id}/edit", org(h.editForm))
+	mux.Handle("POST /admin/{nation}/people/{id}/edit", org(h.editSubmit))
+	mux.Handle("POST /admin/{nation}/people/{id}/tags", org(h.tagAdd))
+	mux.Handle("POST /admin/{nation}/people/{id}/tags/remove", org(h.tagRemove))
+	mux.Handle("POST /admin/{nation}/people/{id}/notes", org(h.noteAdd))
+
+	mux.Handle("GET /admin/{nation}/people/duplicates", org(h.duplicates))
+	mux.Handle("POST /admin/{nation}/people/duplicates/detect", org(h.detect))
+	mux.Handle("GET /admin/{nation}/people/duplicates/{dup}/merge", org(h.mergePreview))
+	mux.Handle("POST /admin/{nation}/people/duplicates/{dup}/merge", org(h.mergeSubmit))
+	mux.Handle("POST /admin/{nation}/people/duplicates/{dup}/dismiss", org(h.dismiss))
+	mux.Handle("POST /admin/{nation}/people/merges/{merge}/undo", org(h.undo))
+
+	mux.Handle("GET /admin/{nation}/audit", h.Guard.Nation(auth.RoleAdmin, h.audit))
+}
+
+// view starts a control-panel view inside the staff member's nation.
+func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
+	lang := i18n.Negotiate(r, i18n.Languages, "en")
+	v := h.Renderer.NewView(r, lang, i18n.Languages)
+	v.User = &web.ViewUser{ID: s.User.ID, Email: s.User.Email, Name: s.User.Name}
+	v.Nation = &web.ViewNation{ID: s.Nation.ID, Slug: s.Nation.Slug, Name: s.Nation.Name}
+	v.Role = string(s.Role)
+	return v
+}
+
+// render writes a page of this package, remembering an explicit language
+// choice; personal data must not be cached by browsers or proxies.
+func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
+	i18n.Remember(w, r, v.Lang)
+	w.Header().Set("Cache-Control", "no-store")
+	h.Renderer.Render(w, status, "admin/"+page, v)
+}
+
+// fail answers with the error's status; internal errors are logged by
+// web.Error without request data.
+func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	web.Error(w, r, h.Log, err)
+}
+
+// pathID parses a numeric path value; anything else is 404, as if the page
+// did not exist.
+func pathID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		http.NotFound(w, r)
+		return 0, false
+	}
+	return id, true
+}
+
+// parseForm reads a posted form; a body that cannot be read is the
+// client's fault and gets 400 (413 when too large), never 500.
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		if web.IsTooLarge(err) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, http.StatusText(status), status)
+		return false
+	}
+	return true
+}
+
+// field is one input of a form, in the shape the shared "field" partial
+// expects.
+type field struct {
+	Name, Label, Type, Value, Error, Hint, Autocomplete string
+	Required                                            bool
+}
+
+// option is one choice of a select.
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+// selectField is a labelled select with its error.
+type selectField struct {
+	Name, Label, Error string
+	Options            []option
+}
+
+// fieldErrors collects translated messages per form field.
+type fieldErrors map[string]string
+
+func (e fieldErrors) add(name, msg string) {
+	if _, ok := e[name]; !ok {
+		e[name] = msg
+	}
+}
+
+// staffNames maps the nation's staff ids to what to show for them.
+func (h *Handlers) staffNames(r *http.Request, s *auth.Staff) (map[int64]string, []auth.Member, error) {
+	members, err := h.Auth.Members(r.Context(), s.Nation.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := map[int64]string{}
+	for _, m := range members {
+		if m.Name != "" {
+			names[m.UserID] = m.Name
+		} else {
+			names[m.UserID] = m.Email
+		}
+	}
+	return names, members, nil
+}

@@ -1,0 +1,174 @@
+package peopleweb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/muster-org/muster/internal/auth"
+	"github.com/muster-org/muster/internal/people"
+	"github.com/muster-org/muster/internal/store"
+)
+
+// maxNote bounds a note typed by staff.
+const maxNote = 5000
+
+// tagAdd tags a person. people.Store has no tag-by-id method (Upsert adds
+// tags to whoever a record matches), so this is the small transaction here:
+// the tag (created on first use, matched case-insensitively as the store
+// does), the tagging, a "tagged" activity and an audit line.
+func (h *Handlers) tagAdd(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
+	h.tagChange(w, r, s, true)
+}
+
+// tagRemove takes a tag off a person, with an "untagged" activity.
+func (h *Handlers) tagRemove(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
+	h.tagChange(w, r, s, false)
+}
+
+func (h *Handlers) tagChange(w http.ResponseWriter, r *http.Request, s *auth.Staff, add bool) {
+	p, ok := h.loadLive(w, r, s)
+	if !ok || !parseForm(w, r) {
+		return
+	}
+	name, key := people.NormaliseTag(r.PostForm.Get("tag"))
+	if key == "" {
+		v := h.view(r, s)
+		h.renderProfileErrors(w, r, s, p, fieldErrors{"tag": v.T("people.err.tag")})
+		return
+	}
+	var err error
+	done := "tagged"
+	if add {
+		err = h.tag(r.Context(), s, p.ID, name, key)
+	} else {
+		done = "untagged"
+		err = h.untag(r.Context(), s, p.ID, key)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, h.profileURL(s, p.ID)+"?done="+done+"#tags", http.StatusSeeOther)
+}
+
+// renderProfileErrors shows the profile again with the errors of its tag or
+// note form (422); nothing was changed.
+func (h *Handlers) renderProfileErrors(w http.ResponseWriter, r *http.Request, s *auth.Staff, p *people.Person, fe fieldErrors) {
+	v, err := h.profileView(r, s, p, fe)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusUnprocessableEntity, "people_profile", v)
+}
+
+func (h *Handlers) tag(ctx context.Context, s *auth.Staff, personID int64, name, key string) error {
+	n := s.Nation.ID
+	now := time.Now().UnixMilli()
+	return h.DB.InTx(ctx, func(tx *store.Tx) error {
+		if err := mustBeLive(ctx, tx, n, personID); err != nil {
+			return err
+		}
+		tagID, err := tagIDOf(ctx, tx, n, key)
+		if errors.Is(err, sql.ErrNoRows) {
+			if tagID, err = tx.NextID(ctx, n, "tags"); err != nil {
+				return fmt.Errorf("peopleweb: tag id: %w", err)
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO tags (nation_id, id, name, key, created_at) VALUES (?, ?, ?, ?, ?)`, n, tagID, name, key, now)
+		}
+		if err != nil {
+			return fmt.Errorf("peopleweb: tag: %w", err)
+		}
+		res, err := tx.Exec(ctx, `INSERT INTO taggings (nation_id, person_id, tag_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			n, personID, tagID, now)
+		if err != nil {
+			return fmt.Errorf("peopleweb: tagging: %w", err)
+		}
+		if added, _ := res.RowsAffected(); added == 0 {
+			return nil // had it already: nothing happened, nothing to record
+		}
+		return touch(ctx, tx, s, personID, "tagged", "tags: "+name, "person.tag", now)
+	})
+}
+
+func (h *Handlers) untag(ctx context.Context, s *auth.Staff, personID int64, key string) error {
+	n := s.Nation.ID
+	now := time.Now().UnixMilli()
+	return h.DB.InTx(ctx, func(tx *store.Tx) error {
+		if err := mustBeLive(ctx, tx, n, personID); err != nil {
+			return err
+		}
+		var name string
+		var tagID int64
+		err := tx.QueryRow(ctx, `SELECT id, name FROM tags WHERE nation_id = ? AND key = ?`, n, key).Scan(&tagID, &name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("peopleweb: untag: %w", err)
+		}
+		res, err := tx.Exec(ctx, `DELETE FROM taggings WHERE nation_id = ? AND person_id = ? AND tag_id = ?`, n, personID, tagID)
+		if err != nil {
+			return fmt.Errorf("peopleweb: untag: %w", err)
+		}
+		if gone, _ := res.RowsAffected(); gone == 0 {
+			return nil
+		}
+		return touch(ctx, tx, s, personID, "untagged", "tags: "+name, "person.untag", now)
+	})
+}
+
+func tagIDOf(ctx context.Context, tx *store.Tx, nationID int64, key string) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `SELECT id FROM tags WHERE nation_id = ? AND key = ?`, nationID, key).Scan(&id)
+	return id, err
+}
+
+// touch records a staff member's change to a person: the timeline entry,
+// the person's updated and last-activity times, and the audit line.
+func touch(ctx context.Context, tx *store.Tx, s *auth.Staff, personID int64, typ, details, action string, now int64) error {
+	n := s.Nation.ID
+	if err := addActivity(ctx, tx, n, personID, typ, s.User.ID, "", details, now); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE people SET updated_at = ?, last_activity_at = ? WHERE nation_id = ? AND id = ?`, now, now, n, personID); err != nil {
+		return fmt.Errorf("peopleweb: touch person: %w", err)
+	}
+	return addAudit(ctx, tx, n, s.User.ID, action, personID, now)
+}
+
+// noteAdd adds a note to the person's timeline.
+func (h *Handlers) noteAdd(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
+	p, ok := h.loadLive(w, r, s)
+	if !ok || !parseForm(w, r) {
+		return
+	}
+	note := strings.TrimSpace(strings.ReplaceAll(r.PostForm.Get("note"), "\r\n", "\n"))
+	v := h.view(r, s)
+	switch {
+	case note == "":
+		h.renderProfileErrors(w, r, s, p, fieldErrors{"note": v.T("people.err.note_empty")})
+		return
+	case utf8.RuneCountInString(note) > maxNote:
+		h.renderProfileErrors(w, r, s, p, fieldErrors{"note": v.T("people.err.too_long", maxNote)})
+		return
+	}
+	now := time.Now().UnixMilli()
+	err := h.DB.InTx(r.Context(), func(tx *store.Tx) error {
+		if err := mustBeLive(r.Context(), tx, s.Nation.ID, p.ID); err != nil {
+			return err
+		}
+		return touch(r.Context(), tx, s, p.ID, "note", note, "person.note", now)
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, h.profileURL(s, p.ID)+"?done=noted#timeline", http.StatusSeeOther)
+}

@@ -1,0 +1,176 @@
+// Package segmentweb serves the targeting pages of the control panel: the
+// segments page (filter box with a live count, the first page of matching
+// people, syntax help and a point-and-click builder), saved segments with
+// their count over time, actions on a segment (CSV export, tagging everyone
+// in it as a background job, the audience export for ad platforms and its
+// register), and the engagement ladder. The rules live in internal/segment;
+// this package is HTTP, the background jobs and the one bulk write the
+// people store has no method for (tagging a whole segment).
+package segmentweb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/muster-org/muster/internal/auth"
+	"github.com/muster-org/muster/internal/i18n"
+	"github.com/muster-org/muster/internal/jobs"
+	"github.com/muster-org/muster/internal/nation"
+	"github.com/muster-org/muster/internal/people"
+	"github.com/muster-org/muster/internal/segment"
+	"github.com/muster-org/muster/internal/store"
+	"github.com/muster-org/muster/internal/web"
+)
+
+// Deps are what the targeting pages need.
+type Deps struct {
+	DB       *store.DB
+	Segments *segment.Service
+	People   *people.Store
+	Auth     *auth.Store
+	Guard    *auth.Guard
+	Jobs     *jobs.Queue
+	Renderer *web.Renderer
+	Log      *slog.Logger
+}
+
+// Handlers serves the targeting pages.
+type Handlers struct{ Deps }
+
+// NewHandlers returns the targeting handlers.
+func NewHandlers(d Deps) *Handlers { return &Handlers{Deps: d} }
+
+// Zone gives the segment service each nation's time zone (ages and dates
+// are counted in it); an unknown zone name counts in UTC.
+func Zone(nations *nation.Store) func(ctx context.Context, id int64) (*time.Location, error) {
+	return func(ctx context.Context, id int64) (*time.Location, error) {
+		n, err := nations.ByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		loc, err := time.LoadLocation(n.TimeZone)
+		if err != nil {
+			return time.UTC, nil
+		}
+		return loc, nil
+	}
+}
+
+// Register adds the routes. Every /admin/{nation}/… route here is also
+// listed in servertest.NationRoutes, the cross-nation isolation probe.
+// Organizers and administrators use segments and the ladder; the audience
+// export, its register and the ladder's configuration are for
+// administrators. Volunteers get 404, as for any page they may not see.
+func (h *Handlers) Register(mux *http.ServeMux) {
+	org := func(fn func(http.ResponseWriter, *http.Request, *auth.Staff)) http.Handler {
+		return h.Guard.Nation(auth.RoleOrganizer, fn)
+	}
+	admin := func(fn func(http.ResponseWriter, *http.Request, *auth.Staff)) http.Handler {
+		return h.Guard.Nation(auth.RoleAdmin, fn)
+	}
+	mux.Handle("GET /admin/{nation}/segments", org(h.index))
+	mux.Handle("GET /admin/{nation}/segments/count", org(h.count))
+	mux.Handle("GET /admin/{nation}/segments/build", org(h.build))
+	mux.Handle("POST /admin/{nation}/segments/saved", org(h.savedCreate))
+	mux.Handle("GET /admin/{nation}/segments/saved/{id}", org(h.savedShow))
+	mux.Handle("POST /admin/{nation}/segments/saved/{id}", org(h.savedUpdate))
+	mux.Handle("POST /admin/{nation}/segments/saved/{id}/delete", org(h.savedDelete))
+	mux.Handle("POST /admin/{nation}/segments/export", org(h.export))
+	mux.Handle("POST /admin/{nation}/segments/tag", org(h.tag))
+	mux.Handle("GET /admin/{nation}/segments/jobs/{id}", org(h.jobShow))
+	mux.Handle("POST /admin/{nation}/segments/audience", admin(h.audience))
+	mux.Handle("GET /admin/{nation}/segments/register", admin(h.register))
+	mux.Handle("POST /admin/{nation}/segments/sensitive", admin(h.sensitive))
+
+	mux.Handle("GET /admin/{nation}/ladder", org(h.ladder))
+	mux.Handle("POST /admin/{nation}/ladder/points", admin(h.ladderPoints))
+	mux.Handle("POST /admin/{nation}/ladder/rungs", admin(h.ladderRungs))
+	mux.Handle("POST /admin/{nation}/ladder/recompute", admin(h.ladderRecompute))
+	mux.Handle("GET /admin/{nation}/ladder/ready", org(h.ladderReady))
+	mux.Handle("GET /admin/{nation}/ladder/people/{id}", org(h.ladderPerson))
+	mux.Handle("POST /admin/{nation}/ladder/people/{id}", org(h.ladderPersonSet))
+}
+
+// view starts a control-panel view inside the staff member's nation.
+func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
+	lang := i18n.Negotiate(r, i18n.Languages, "en")
+	v := h.Renderer.NewView(r, lang, i18n.Languages)
+	v.User = &web.ViewUser{ID: s.User.ID, Email: s.User.Email, Name: s.User.Name}
+	v.Nation = &web.ViewNation{ID: s.Nation.ID, Slug: s.Nation.Slug, Name: s.Nation.Name}
+	v.Role = string(s.Role)
+	return v
+}
+
+// render writes a page of this package; personal data must not be cached.
+func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
+	i18n.Remember(w, r, v.Lang)
+	w.Header().Set("Cache-Control", "no-store")
+	h.Renderer.Render(w, status, "admin/"+page, v)
+}
+
+// fail answers with the error's status and safe message.
+func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	web.Error(w, r, h.Log, err)
+}
+
+// base is the nation's segments URL.
+func base(s *auth.Staff) string { return "/admin/" + s.Nation.Slug + "/segments" }
+
+// pathID parses a numeric path value; anything else is 404.
+func pathID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		http.NotFound(w, r)
+		return 0, false
+	}
+	return id, true
+}
+
+// parseForm reads a posted form; an unreadable body is 400 (413 if too large).
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		if web.IsTooLarge(err) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, http.StatusText(status), status)
+		return false
+	}
+	return true
+}
+
+// staffNames maps the nation's staff ids to what to show for them.
+func (h *Handlers) staffNames(ctx context.Context, nationID int64) map[int64]string {
+	names := map[int64]string{}
+	members, err := h.Auth.Members(ctx, nationID)
+	if err != nil {
+		return names
+	}
+	for _, m := range members {
+		if m.Name != "" {
+			names[m.UserID] = m.Name
+		} else {
+			names[m.UserID] = m.Email
+		}
+	}
+	return names
+}
+
+// pageParam reads ?page= (1-based).
+func pageParam(r *http.Request) int {
+	p, err := strconv.Atoi(r.URL.Query().Get("page"))
+	if err != nil || p < 1 {
+		return 1
+	}
+	return p
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+func sortStrings(s []string) { slices.Sort(s) }
