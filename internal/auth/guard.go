@@ -12,6 +12,7 @@ import (
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/store"
+	"github.com/muster-org/muster/internal/web"
 )
 
 // SessionCookie names the staff session cookie.
@@ -141,4 +142,12 @@ func redirectToLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/admin/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+}
+
+// View starts a control-panel view for the staff member in their nation.
+func (s *Staff) View(rd *web.Renderer, r *http.Request) *web.View {
+	return rd.AdminView(r,
+		&web.ViewUser{ID: s.User.ID, Email: s.User.Email, Name: s.User.Name},
+		&web.ViewNation{ID: s.Nation.ID, Slug: s.Nation.Slug, Name: s.Nation.Name},
+		string(s.Role))
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/muster-org/muster/internal/auth"
 	"github.com/muster-org/muster/internal/errs"
-	"github.com/muster-org/muster/internal/i18n"
 	"github.com/muster-org/muster/internal/store"
 	"github.com/muster-org/muster/internal/web"
 )
@@ -48,11 +47,7 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 }
 
 func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
-	lang := i18n.Negotiate(r, i18n.Languages, "en")
-	v := h.Renderer.NewView(r, lang, i18n.Languages)
-	v.User = &web.ViewUser{ID: s.User.ID, Email: s.User.Email, Name: s.User.Name}
-	v.Nation = &web.ViewNation{ID: s.Nation.ID, Slug: s.Nation.Slug, Name: s.Nation.Name}
-	v.Role = string(s.Role)
+	v := s.View(h.Renderer, r)
 	if done := r.URL.Query().Get("done"); slices.Contains([]string{"added", "removed"}, done) {
 		v.Flash = v.T("domains.flash." + done)
 	}
@@ -60,9 +55,7 @@ func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
 }
 
 func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	i18n.Remember(w, r, v.Lang)
-	w.Header().Set("Cache-Control", "no-store")
-	h.Renderer.Render(w, status, "admin/"+page, v)
+	h.Renderer.RenderPrivate(w, r, status, page, v)
 }
 
 func badForm(w http.ResponseWriter, err error) {

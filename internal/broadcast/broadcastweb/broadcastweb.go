@@ -23,7 +23,6 @@ import (
 	"github.com/muster-org/muster/internal/automail"
 	"github.com/muster-org/muster/internal/broadcast"
 	"github.com/muster-org/muster/internal/errs"
-	"github.com/muster-org/muster/internal/i18n"
 	"github.com/muster-org/muster/internal/pages"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/web"
@@ -75,41 +74,22 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 }
 
 func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
-	lang := i18n.Negotiate(r, i18n.Languages, "en")
-	v := h.Renderer.NewView(r, lang, i18n.Languages)
-	v.User = &web.ViewUser{ID: s.User.ID, Email: s.User.Email, Name: s.User.Name}
-	v.Nation = &web.ViewNation{ID: s.Nation.ID, Slug: s.Nation.Slug, Name: s.Nation.Name}
-	v.Role = string(s.Role)
+	v := s.View(h.Renderer, r)
 	return v
 }
 
 func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	i18n.Remember(w, r, v.Lang)
-	w.Header().Set("Cache-Control", "no-store")
-	h.Renderer.Render(w, status, "admin/"+page, v)
+	h.Renderer.RenderPrivate(w, r, status, page, v)
 }
 
 func base(s *auth.Staff) string { return "/admin/" + s.Nation.Slug + "/broadcasts" }
 
 func pathID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		http.NotFound(w, r)
-		return 0, false
-	}
-	return id, true
+	return web.PathID(w, r, name)
 }
 
 func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	if err := r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		if web.IsTooLarge(err) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		http.Error(w, http.StatusText(status), status)
-		return false
-	}
-	return true
+	return web.ParseForm(w, r)
 }
 
 // listRow is one broadcast on the list.

@@ -27,7 +27,6 @@ import (
 
 	"github.com/muster-org/muster/internal/auth"
 	"github.com/muster-org/muster/internal/errs"
-	"github.com/muster-org/muster/internal/i18n"
 	"github.com/muster-org/muster/internal/importer"
 	"github.com/muster-org/muster/internal/jobs"
 	"github.com/muster-org/muster/internal/people"
@@ -95,18 +94,12 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 func base(s *auth.Staff) string { return "/admin/" + s.Nation.Slug + "/people/import" }
 
 func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
-	lang := i18n.Negotiate(r, i18n.Languages, "en")
-	v := h.Renderer.NewView(r, lang, i18n.Languages)
-	v.User = &web.ViewUser{ID: s.User.ID, Email: s.User.Email, Name: s.User.Name}
-	v.Nation = &web.ViewNation{ID: s.Nation.ID, Slug: s.Nation.Slug, Name: s.Nation.Name}
-	v.Role = string(s.Role)
+	v := s.View(h.Renderer, r)
 	return v
 }
 
 func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	i18n.Remember(w, r, v.Lang)
-	w.Header().Set("Cache-Control", "no-store")
-	h.Renderer.Render(w, status, "admin/"+page, v)
+	h.Renderer.RenderPrivate(w, r, status, page, v)
 }
 
 func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -507,13 +500,5 @@ func (h *Handlers) rejects(w http.ResponseWriter, r *http.Request, s *auth.Staff
 // parseForm reads a posted form; a body that cannot be read is the
 // client's fault and gets 400 (413 when too large), never 500.
 func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	if err := r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		if web.IsTooLarge(err) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		http.Error(w, http.StatusText(status), status)
-		return false
-	}
-	return true
+	return web.ParseForm(w, r)
 }
