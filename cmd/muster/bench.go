@@ -14,10 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/importer"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/people"
@@ -32,6 +34,7 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 	dbURL := fs.String("database", os.Getenv("MUSTER_DATABASE_URL"), "PostgreSQL server `URL` for --engine postgres (a fresh schema is created in it)")
 	keep := fs.Bool("keep", false, "keep the generated file and database (their paths are printed)")
 	jsonOut := fs.Bool("json", false, "print the figures as one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the two imports to `file` (go tool pprof)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -80,11 +83,29 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
+	// Opinion fields are sealed under the nation's key: a throw-away master
+	// key for the throw-away database.
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if _, err := crypt.Attach(ctx, db, &crypt.Master{Key: key}); err != nil {
+		return err
+	}
 	n, err := nation.NewStore(db).Create(ctx, nation.NewNation{Slug: "bench", Name: "Bench", Country: "BE"})
 	if err != nil {
 		return err
 	}
 	st := people.NewStore(db)
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var passes [2]importer.Summary
 	for i := range passes {
 		opts := importer.RunOptions{RejectsPath: filepath.Join(dir, "rejects.csv")}
@@ -141,9 +162,13 @@ func generateNationBuilder(path string, n int, dup float64) error {
 		"mobile_number", "born_at", "sex", "tag_list", "support_level", "primary_address1", "primary_city",
 		"primary_zip", "primary_country_code", "primary_lat", "primary_lng"})
 	rng := mrand.New(mrand.NewPCG(1, 2))
-	first := []string{"Anne", "Bart", "Chloé", "Dirk", "Eva", "François", "Greet", "Hugo", "Inès", "Jan", "Karim", "Lotte", "Mehdi", "Nina", "Olivier", "Pieter"}
-	last := []string{"Peeters", "Janssens", "Maes", "Jacobs", "Dubois", "Lambert", "Martin", "Claes", "Goossens", "Wouters", "De Smet", "Leroy"}
-	cities := []struct{ name, zip string }{{"Bruxelles", "1000"}, {"Antwerpen", "2000"}, {"Gent", "9000"}, {"Liège", "4000"}, {"Namur", "5000"}, {"Leuven", "3000"}}
+	// Realistic variety: thousands of first and last names and a thousand
+	// postcodes, so that same-name-and-postcode duplicate proposals are as
+	// rare as in a real file (a handful of names would make almost every
+	// new person a "duplicate" of an earlier one).
+	first := syllableNames(rng, 3000)
+	last := syllableNames(rng, 8000)
+	cities := []string{"Bruxelles", "Antwerpen", "Gent", "Liège", "Namur", "Leuven", "Brugge", "Charleroi", "Mons", "Hasselt"}
 	tags := []string{"pensions", "climate", "housing", "transport", "member", "volunteer", "donor", "canvass-2026",
 		"petition-water", "newsletter", "youth", "health", "education", "energy", "jobs", "culture", "sport", "digital", "europe", "mobility"}
 	person := 0
@@ -158,17 +183,20 @@ func generateNationBuilder(path string, n int, dup float64) error {
 			person++
 			email = fmt.Sprintf("person%d@example.org", p)
 		}
-		c := cities[p%len(cities)]
+		// Person p's name and postcode are a function of p alone, so that a
+		// duplicate row repeats them.
+		zip := 1000 + (p*7919)%9000
+		city := cities[zip%len(cities)]
 		var tl []string
 		for range 1 + rng.IntN(3) {
 			tl = append(tl, tags[rng.IntN(len(tags))])
 		}
 		_ = w.Write([]string{
-			strconv.Itoa(id), first[p%len(first)], last[(p/len(first))%len(last)], email,
+			strconv.Itoa(id), first[(p*31)%len(first)], last[(p*17+p/len(first))%len(last)], email,
 			strconv.FormatBool(p%3 != 0), "",
 			fmt.Sprintf("+32 47%d %02d %02d %02d", p/1000000%10, p/10000%100, p/100%100, p%100),
 			fmt.Sprintf("%02d/%02d/%d", 1+p%12, 1+p%28, 1940+p%65), []string{"F", "M", "O"}[p%3],
-			strings.Join(tl, ", "), strconv.Itoa(1 + p%5), fmt.Sprintf("Rue %d", 1+p%200), c.name, c.zip, "BE",
+			strings.Join(tl, ", "), strconv.Itoa(1 + p%5), fmt.Sprintf("Rue %d", 1+p%200), city, strconv.Itoa(zip), "BE",
 			strconv.FormatFloat(50.5+float64(p%1000)/2000, 'f', 5, 64), strconv.FormatFloat(4.3+float64(p%997)/2000, 'f', 5, 64),
 		})
 	}
@@ -182,6 +210,28 @@ func generateNationBuilder(path string, n int, dup float64) error {
 		return fmt.Errorf("bench: write file: %w", err)
 	}
 	return f.Close()
+}
+
+// syllableNames makes n distinct, pronounceable capitalised names.
+func syllableNames(rng *mrand.Rand, n int) []string {
+	syl := []string{"an", "be", "ce", "da", "el", "fo", "gi", "ha", "is", "jo", "ka", "lu", "ma", "ne", "ol", "pi",
+		"qu", "ro", "sa", "ti", "ul", "ve", "wi", "xa", "yo", "ze", "ber", "don", "man", "sen", "ter", "vin"}
+	seen := make(map[string]bool, n)
+	out := make([]string, 0, n)
+	for len(out) < n {
+		k := 2 + rng.IntN(2)
+		var b strings.Builder
+		for range k {
+			b.WriteString(syl[rng.IntN(len(syl))])
+		}
+		name := b.String()
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		out = append(out, strings.ToUpper(name[:1])+name[1:])
+	}
+	return out
 }
 
 // freshSchema creates an empty schema on the PostgreSQL server and returns

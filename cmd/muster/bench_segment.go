@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/segment"
 	"github.com/muster-org/muster/internal/store"
@@ -88,6 +90,13 @@ func runBenchSegment(ctx context.Context, e *env, args []string) error {
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
+	// Support levels are sealed under the nation's key: a throw-away master
+	// key for the throw-away database, attached again after reopening.
+	master := &crypt.Master{Key: make([]byte, crypt.KeySize)}
+	_, _ = rand.Read(master.Key)
+	if _, err := crypt.Attach(ctx, db, master); err != nil {
+		return err
+	}
 	if *keep {
 		fmt.Fprintf(e.stdout, "database: %s\n", dsn)
 	}
@@ -129,6 +138,9 @@ func runBenchSegment(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if db, err = store.Open(ctx, dsn); err != nil {
+		return err
+	}
+	if _, err := crypt.Attach(ctx, db, master); err != nil {
 		return err
 	}
 	debug.FreeOSMemory()

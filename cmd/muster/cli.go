@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/muster-org/muster/internal/config"
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/store"
 )
@@ -88,6 +90,16 @@ func openDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
 		return nil, err
 	}
 	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// Opinion fields are encrypted: without the right master key, refuse to
+	// start rather than write under a new one or show garbage.
+	m, err := crypt.LoadMaster(nil, cfg.DataDir, newLogger(os.Stderr, slog.LevelWarn))
+	if err == nil {
+		_, err = crypt.Attach(ctx, db, m)
+	}
+	if err != nil {
 		db.Close()
 		return nil, err
 	}

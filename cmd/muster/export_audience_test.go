@@ -26,6 +26,7 @@ func TestExportAudienceCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
+		attachKeys(t, c, db)
 		n, err := nation.NewStore(db).BySlug(ctx, "aud")
 		if err != nil {
 			t.Fatal(err)

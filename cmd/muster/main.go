@@ -40,7 +40,10 @@ func commands() []command {
 		{"person export", "print everything a nation holds on a person, as JSON (subject access)", runPersonExport},
 		{"person erase", "erase a person and suppress their identifiers", runPersonErase},
 		{"person replay-erasures", "re-apply the erasure journal after restoring a database backup", runPersonReplay},
+		{"keys rotate", "give a nation a new data key and re-encrypt its opinion fields", runKeysRotate},
+		{"keys rotate-master", "re-wrap every nation's data key under a new master key file", runKeysRotateMaster},
 		{"segment count", "count the people of a nation matching a filter", runSegmentCount},
+		{"bench petition", "serve a petition on loopback, drive page views and signatures, print req/s and latency", runBenchPetition},
 		{"bench segment", "generate people, build the segment index and time typical counts", runBenchSegment},
 		{"broadcast send", "send an e-mail to a filter or topic (queued; a worker sends it)", runBroadcastSend},
 		{"broadcast status", "show a broadcast's progress", runBroadcastStatus},
@@ -83,7 +86,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Muster: an organising platform whose data stays on your servers.")
 	fmt.Fprintln(w, "\nUsage: muster COMMAND [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-24s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nEvery command takes --data DIR or --database URL, and --json where it prints a result.")
 	fmt.Fprintln(w, "Run 'muster COMMAND -h' for a command's flags.")

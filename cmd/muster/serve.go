@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/muster-org/muster/internal/config"
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/jobs"
 	"github.com/muster-org/muster/internal/server"
 )
@@ -33,6 +34,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	defer db.Close()
 	log := newLogger(e.stderr, cfg.LogLevel)
+	if k, err := crypt.Of(db); err == nil {
+		k.WarnDefault(log)
+	}
 
 	queue, err := newJobQueue(db, log, &cfg, jobs.WithShutdownTimeout(cfg.ShutdownTimeout))
 	if err != nil {

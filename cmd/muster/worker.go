@@ -13,6 +13,7 @@ import (
 	"github.com/muster-org/muster/internal/jobs"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/people"
+	"github.com/muster-org/muster/internal/privacy"
 	"github.com/muster-org/muster/internal/segment"
 	"github.com/muster-org/muster/internal/segment/segmentweb"
 	"github.com/muster-org/muster/internal/server"
@@ -36,6 +37,9 @@ func newJobQueue(db *store.DB, log *slog.Logger, cfg *config.Config, opts ...job
 		}
 		// Imports must not re-create erased people (internal/privacy).
 		importweb.RegisterJobs(q, importer.NewImports(db, server.ImportsDir(cfg)), people.NewStore(db).WithSuppression(mailCfg.SecretKey))
+		// The daily retention sweep erases through the same path as a request.
+		privacy.RegisterJobs(q, privacy.NewService(privacy.Deps{DB: db, Key: mailCfg.SecretKey, ImportsDir: server.ImportsDir(cfg),
+			JournalPath: privacy.JournalFile(cfg.DataDir), Log: log}))
 		bw := broadcast.NewWorker(broadcast.WorkerConfig{DB: db, Mail: mailCfg, Log: log, ID: q.WorkerID(), Lease: cfg.JobLease})
 		q.Register(broadcast.JobKind, bw.Handle)
 		bundle, err := i18n.Load()

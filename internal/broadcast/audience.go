@@ -53,7 +53,11 @@ func compileAudience(ctx context.Context, db *store.DB, nationID int64, filter, 
 			loc = l
 		}
 	}
-	env := segment.Env{Engine: db.Engine, NationID: nationID, Today: now, Loc: loc,
+	support, err := segment.SealedSupport(ctx, db, nationID)
+	if err != nil {
+		return nil, err
+	}
+	env := segment.Env{Engine: db.Engine, NationID: nationID, Today: now, Loc: loc, Support: support,
 		Segments: func(name string) (segment.Expr, bool) {
 			var f string
 			if err := db.QueryRow(ctx, `SELECT filter FROM segments WHERE nation_id = ? AND name = ?`, nationID, name).Scan(&f); err != nil {
@@ -178,7 +182,11 @@ func plausibleEmail(e string) bool {
 // million people never sit in memory at once.
 func scanAudience(ctx context.Context, db *store.DB, a *audience, fn func(candidate) error) error {
 	const page = 5000
-	q := `SELECT p.id, p.email_norm, CASE WHEN ` + a.eligible + ` THEN 1 ELSE 0 END FROM people p WHERE (` + a.where + `) AND p.id > ? ORDER BY p.id LIMIT ?`
+	// Restricted people (GDPR Art. 18) are never messaged: segment.Compile
+	// already leaves them out of a.where, so they are not in the audience
+	// (nor in audience_count); the condition here makes that a fact of
+	// this query rather than a promise.
+	q := `SELECT p.id, p.email_norm, CASE WHEN ` + a.eligible + ` THEN 1 ELSE 0 END FROM people p WHERE (` + a.where + `) AND p.restricted = 0 AND p.id > ? ORDER BY p.id LIMIT ?`
 	var after int64
 	for {
 		args := append(append(append([]any{}, a.eargs...), a.args...), after, page)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/muster-org/muster/internal/changes"
 	"github.com/muster-org/muster/internal/errs"
 	mmail "github.com/muster-org/muster/internal/mail"
 	"github.com/muster-org/muster/internal/nation"
@@ -222,7 +223,8 @@ func (h *Handlers) setTopics(r *http.Request, nationID, personID int64, keep map
 				return err
 			}
 		}
-		return nil
+		// subscribed: filters read these rows; segment indexes follow the change log.
+		return changes.Record(ctx, tx, nationID, personID)
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/store"
@@ -135,7 +136,7 @@ const exportQuery = `SELECT p.id, p.nationbuilder_id, p.civicrm_id, p.external_i
 		ORDER BY c.at DESC, c.id DESC LIMIT 1), ''),
 	COALESCE((SELECT c.status FROM consents c WHERE c.nation_id = p.nation_id AND c.person_id = p.id AND c.channel = 'sms'
 		ORDER BY c.at DESC, c.id DESC LIMIT 1), ''),
-	p.phone, p.mobile, p.work_phone, p.birth_date, p.gender, p.language, COALESCE(p.support_level, 0),
+	p.phone, p.mobile, p.work_phone, p.birth_date, p.gender, p.language, COALESCE(p.support_level_enc, ''),
 	COALESCE((SELECT string_agg(t.name, ?) FROM taggings g JOIN tags t ON t.nation_id = g.nation_id AND t.id = g.tag_id
 		WHERE g.nation_id = p.nation_id AND g.person_id = p.id), ''),
 	p.home_line1, p.home_line2, p.home_city, p.home_region, p.home_postcode, p.home_country, p.home_lat, p.home_lng,
@@ -147,19 +148,29 @@ LEFT JOIN person_addresses m ON m.nation_id = p.nation_id AND m.person_id = p.id
 LEFT JOIN person_addresses k ON k.nation_id = p.nation_id AND k.person_id = p.id AND k.kind = 'work'
 WHERE `
 
-// EachExported calls fn for every live person of the nation that the
-// condition where (over "people p", see ExportOptions.Where; empty for
+// EachExported calls fn for every live, unrestricted person of the nation
+// that the condition where (over "people p", see ExportOptions.Where; empty for
 // everyone) selects, in id order, with the fields an export shows and the
 // current e-mail and SMS consents. Person carries no custom values, other
 // phones or timeline. Rows are read one at a time from one query.
 func EachExported(ctx context.Context, db *store.DB, nationID int64, where string, args []any, fn func(*people.Person, map[string]people.Consent) error) error {
+	// Restricted people (GDPR Art. 18) are never in a bulk export: their
+	// data may only be stored. A person's own copy of their data (subject
+	// access) is made by `muster person export` / internal/privacy, which
+	// does not come through here.
 	if where == "" {
-		where, args = "p.nation_id = ? AND p.merged_into = 0", []any{nationID}
+		where, args = "p.nation_id = ? AND p.merged_into = 0 AND p.restricted = 0", []any{nationID}
 	} else {
-		// The compiled filter scopes by nation itself; the extra condition
-		// makes that a fact of this query rather than a promise.
-		where = "p.nation_id = ? AND (" + where + ")"
+		// The compiled filter scopes by nation and leaves out restricted
+		// people itself; the extra conditions make that a fact of this
+		// query rather than a promise.
+		where = "p.nation_id = ? AND p.restricted = 0 AND (" + where + ")"
 		args = append([]any{nationID}, args...)
+	}
+	// The support level is stored sealed under the nation's key.
+	key, err := crypt.ReadKeyOf(ctx, db, nationID)
+	if err != nil {
+		return fmt.Errorf("importer: export: nation key: %w", err)
 	}
 	all := append([]any{"\x1e", sep, sep}, args...)
 	rows, err := db.Query(ctx, exportQuery+where+" ORDER BY p.id", all...)
@@ -169,14 +180,14 @@ func EachExported(ctx context.Context, db *store.DB, nationID int64, where strin
 	defer rows.Close()
 	for rows.Next() {
 		var p people.Person
-		var emails, emailOpt, smsOpt, tags string
+		var emails, emailOpt, smsOpt, tags, support string
 		var lat, lng sql.NullFloat64
 		var created, updated int64
 		mail, work := people.Address{}, people.Address{}
 		err := rows.Scan(&p.ID, &p.NationBuilderID, &p.CiviCRMID, &p.ExternalID,
 			&p.Prefix, &p.FirstName, &p.MiddleName, &p.LastName, &p.Email,
 			&emails, &emailOpt, &smsOpt,
-			&p.Phone.Raw, &p.Mobile.Raw, &p.WorkPhone.Raw, &p.BirthDate, &p.Gender, &p.Language, &p.SupportLevel,
+			&p.Phone.Raw, &p.Mobile.Raw, &p.WorkPhone.Raw, &p.BirthDate, &p.Gender, &p.Language, &support,
 			&tags,
 			&p.Home.Line1, &p.Home.Line2, &p.Home.City, &p.Home.Region, &p.Home.Postcode, &p.Home.Country, &lat, &lng,
 			&mail.Line1, &mail.Line2, &mail.City, &mail.Region, &mail.Postcode, &mail.Country,
@@ -186,6 +197,9 @@ func EachExported(ctx context.Context, db *store.DB, nationID int64, where strin
 			return fmt.Errorf("importer: export row: %w", err)
 		}
 		p.NationID = nationID
+		if p.SupportLevel, err = key.OpenSupport(support); err != nil {
+			return fmt.Errorf("importer: export row: %w", err)
+		}
 		p.CreatedAt, p.UpdatedAt = store.Time(created), store.Time(updated)
 		if lat.Valid && lng.Valid {
 			p.Home.Lat, p.Home.Lng = &lat.Float64, &lng.Float64

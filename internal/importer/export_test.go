@@ -127,3 +127,33 @@ func liveIDs(t *testing.T, db *store.DB, nid int64) []int64 {
 	}
 	return ids
 }
+
+// TestExportLeavesOutRestricted: a person whose processing is restricted
+// (GDPR Art. 18) is in no bulk export, with or without a condition (their
+// own copy is `muster person export`, which does not come through here).
+func TestExportLeavesOutRestricted(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		nid := newNation(t, db, "art18")
+		for i, email := range []string{"a@example.org", "b@example.org", "hidden@example.org"} {
+			id, err := db.NextID(ctx, nid, "people")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(ctx, `INSERT INTO people (nation_id, id, email, email_norm, restricted, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, 0, 0)`, nid, id, email, email, store.Bool(i == 2)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, opts := range []ExportOptions{{}, {Format: "json", Where: "p.nation_id = ? AND p.merged_into = 0", Args: []any{nid}}} {
+			var buf bytes.Buffer
+			count, err := Export(ctx, db, nid, &buf, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if count != 2 || strings.Contains(buf.String(), "hidden@example.org") || !strings.Contains(buf.String(), "b@example.org") {
+				t.Errorf("export %+v: %d people:\n%s", opts, count, buf.String())
+			}
+		}
+	})
+}

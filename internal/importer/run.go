@@ -113,25 +113,35 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 	// created remembers the people this import created, so that a later
 	// duplicate row (in another batch) counts as merged, not updated.
 	created := map[int64]struct{}{}
-	recs := make([]people.Record, 0, size)
-	srcs := make([]people.Source, 0, size)
-	raws := make([][]string, 0, size)
 	upsert := people.UpsertOptions{Overwrite: opts.Overwrite, DryRun: opts.DryRun,
 		Source: people.Source{Kind: "import", Ref: name, UserID: opts.ActorID, At: start}}
 
-	flush := func() error {
-		if len(recs) == 0 {
+	// A pipeline of two: a goroutine reads and normalises the next batch
+	// (on every core) while this one writes the current batch, whose
+	// database work is single-threaded. The channel holds one batch, so
+	// memory stays at about three batches whatever the file size.
+	rctx, cancel := context.WithCancel(ctx)
+	batches := make(chan readBatch, 1)
+	go readBatches(rctx, st, nationID, rd, name, opts.ActorID, start, size, upsert, batches)
+	defer func() {
+		cancel()
+		for range batches { // let the reader finish before the caller closes r
+		}
+	}()
+
+	flush := func(b readBatch) error {
+		if len(b.recs) == 0 {
 			return nil
 		}
-		res, err := st.UpsertBatch(ctx, nationID, recs, srcs, upsert)
+		res, err := st.UpsertPrepared(ctx, nationID, b.prep, b.srcs, upsert)
 		if err != nil {
-			return fmt.Errorf("importer: write rows %d–%d: %w", srcs[0].Line, srcs[len(srcs)-1].Line, err)
+			return fmt.Errorf("importer: write rows %d–%d: %w", b.srcs[0].Line, b.srcs[len(b.srcs)-1].Line, err)
 		}
 		for i, rr := range res {
 			switch {
 			case rr.Outcome == people.Rejected:
 				sum.Rejected++
-				if err := rej.add(raws[i], srcs[i].Line, "row rejected: "+reason(rr.Err)); err != nil {
+				if err := rej.add(b.raws[i], b.srcs[i].Line, "row rejected: "+reason(rr.Err)); err != nil {
 					return err
 				}
 			case rr.Outcome == people.Created:
@@ -155,12 +165,11 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 			}
 			for _, fe := range rr.FieldErrors {
 				sum.FieldErrors++
-				if err := rej.add(raws[i], srcs[i].Line, "field dropped, rest of row imported: "+reason(fe)); err != nil {
+				if err := rej.add(b.raws[i], b.srcs[i].Line, "field dropped, rest of row imported: "+reason(fe)); err != nil {
 					return err
 				}
 			}
 		}
-		recs, srcs, raws = recs[:0], srcs[:0], raws[:0]
 		if progress != nil {
 			progress(Progress{Rows: sum.Rows, Created: sum.Created, Updated: sum.Updated, Unchanged: sum.Unchanged,
 				Merged: sum.Merged, Rejected: sum.Rejected, Elapsed: time.Since(start)})
@@ -176,37 +185,28 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 		sum.Seconds = time.Since(start).Seconds()
 		return sum, err
 	}
-	for {
+	for b := range batches {
 		if err := ctx.Err(); err != nil {
 			return finish(err)
 		}
-		rec, line, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var re *RowError
-		if errors.As(err, &re) {
+		// Rows the reader refused come first: they precede the batch's
+		// records in the file (the batch ends with a record).
+		for _, re := range b.refused {
 			sum.Rows++
 			sum.Rejected++
-			if err := rej.add(rd.Raw(), re.Line, "row rejected: "+re.Reason); err != nil {
+			if err := rej.add(re.raw, re.line, "row rejected: "+re.reason); err != nil {
 				return finish(err)
 			}
-			continue
 		}
-		if err != nil {
+		if b.err != nil {
+			return finish(b.err)
+		}
+		sum.Rows += len(b.recs)
+		if err := flush(b); err != nil {
 			return finish(err)
 		}
-		sum.Rows++
-		recs = append(recs, rec)
-		srcs = append(srcs, people.Source{Kind: "import", Ref: name, Line: line, UserID: opts.ActorID, At: start})
-		raws = append(raws, slices.Clone(rd.Raw()))
-		if len(recs) >= size {
-			if err := flush(); err != nil {
-				return finish(err)
-			}
-		}
 	}
-	if err := flush(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return finish(err)
 	}
 	if !opts.DryRun {
@@ -215,6 +215,72 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 		}
 	}
 	return finish(nil)
+}
+
+// readBatch is one batch of a file as the reader goroutine hands it over:
+// the records with their sources and raw rows, normalised (prep), the rows
+// refused on the way, and the error that ended the stream, if any (the
+// batch's records are then not written, as the stream is broken).
+type readBatch struct {
+	recs    []people.Record
+	srcs    []people.Source
+	raws    [][]string
+	prep    *people.Prepared
+	refused []refusedRow
+	err     error
+}
+
+type refusedRow struct {
+	raw    []string
+	line   int
+	reason string
+}
+
+// readBatches reads rd into batches of size records, normalises each with
+// PrepareBatch, and sends them on out, which it closes at the end of the
+// file, after an error, or when ctx is cancelled.
+func readBatches(ctx context.Context, st *people.Store, nationID int64, rd *Reader, name string, actor int64,
+	start time.Time, size int, opt people.UpsertOptions, out chan<- readBatch) {
+	defer close(out)
+	b := readBatch{}
+	send := func() bool {
+		if b.err == nil && len(b.recs) > 0 {
+			b.prep, b.err = st.PrepareBatch(ctx, nationID, b.recs, opt)
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return false
+		}
+		b = readBatch{recs: make([]people.Record, 0, size), srcs: make([]people.Source, 0, size), raws: make([][]string, 0, size)}
+		return true
+	}
+	for ctx.Err() == nil {
+		rec, line, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			send()
+			return
+		}
+		var re *RowError
+		if errors.As(err, &re) {
+			b.refused = append(b.refused, refusedRow{slices.Clone(rd.Raw()), re.Line, re.Reason})
+			if len(b.refused) >= size && !send() {
+				return
+			}
+			continue
+		}
+		if err != nil {
+			b.err = err
+			send()
+			return
+		}
+		b.recs = append(b.recs, rec)
+		b.srcs = append(b.srcs, people.Source{Kind: "import", Ref: name, Line: line, UserID: actor, At: start})
+		b.raws = append(b.raws, slices.Clone(rd.Raw()))
+		if len(b.recs) >= size && !send() {
+			return
+		}
+	}
 }
 
 // reason is the user-safe text of a row or field error.

@@ -207,3 +207,47 @@ func TestRunResumesAfterCancel(t *testing.T) {
 		}
 	})
 }
+
+// Rows the reader refuses (here: bad CSV quoting) are read ahead of the
+// batch being written, yet they are counted, and listed in the rejects file
+// in file order, between the rejects of the batches around them.
+func TestRunReaderRefusalsAcrossBatches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		st := people.NewStore(db)
+		nid := newNation(t, db, "refusals")
+		path := writeFile(t, "people.csv", "nationbuilder_id,first_name,last_name,email,born_at\n"+
+			",Anne,A,anne@example.org,\n"+ // line 2
+			",Bart,B\"x,bart@example.org,\n"+ // line 3: bare quote
+			",Chloé,C,chloe@example.org,not-a-date\n"+ // line 4: field dropped
+			",,,,\n"+ // line 5: blank, skipped
+			",Dirk,D,dirk@example.org,\n"+ // line 6
+			",Eva,E\"y,eva@example.org,\n"+ // line 7: bare quote
+			",Fien,F,fien@example.org,\n") // line 8
+		sum, err := Run(context.Background(), st, nid, path, RunOptions{BatchSize: 2}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Rows != 6 || sum.Created != 4 || sum.Rejected != 2 || sum.FieldErrors != 1 {
+			t.Fatalf("summary = %+v", sum)
+		}
+		f, err := os.Open(sum.RejectsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(f).ReadAll()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, r := range recs[1:] {
+			lines = append(lines, r[len(r)-2])
+		}
+		if !slices.Equal(lines, []string{"3", "4", "7"}) {
+			t.Fatalf("rejects lines = %q", lines)
+		}
+		if got := countPeople(t, db, nid); got != 4 {
+			t.Errorf("people = %d", got)
+		}
+	})
+}

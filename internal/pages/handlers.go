@@ -23,6 +23,10 @@ type Limits struct {
 	PerPagePerMinute, PerPageBurst int
 	// MaxBody caps a public form's request body, in bytes.
 	MaxBody int64
+	// Unlimited turns the per-address and per-page limits off. Only for
+	// load tests on loopback (muster bench petition): a production server
+	// never sets it.
+	Unlimited bool
 }
 
 func (l Limits) withDefaults() Limits {
@@ -65,6 +69,16 @@ type Handlers struct {
 	md      *Markdown
 	perIP   *limiter
 	perPage *limiter
+	nations nationCache
+	output  outputCache
+}
+
+// allowSubmit spends the tokens of a submission from ip to page p.
+func (h *Handlers) allowSubmit(ip string, nationID, pageID int64) bool {
+	if h.Limits.Unlimited {
+		return true
+	}
+	return h.perIP.allow(ip) && h.perPage.allow(itoa64(nationID)+"/"+itoa64(pageID))
 }
 
 // NewHandlers returns the page handlers.
@@ -92,6 +106,7 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	mux.Handle("GET /admin/{nation}/pages/{page}/preview", org(h.preview))
 	mux.Handle("POST /admin/{nation}/pages/{page}/publish", org(h.publish))
 	mux.Handle("POST /admin/{nation}/pages/{page}/unpublish", org(h.unpublish))
+	mux.Handle("GET /admin/{nation}/pages/{page}/submissions", org(h.submissions))
 	mux.Handle("GET /admin/{nation}/pages/{page}/delete", org(h.deleteForm))
 	mux.Handle("POST /admin/{nation}/pages/{page}/delete", org(h.deleteSubmit))
 	mux.Handle("GET /admin/{nation}/topics", org(h.topics))

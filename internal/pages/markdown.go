@@ -3,6 +3,7 @@ package pages
 import (
 	"bytes"
 	"html/template"
+	"sync"
 
 	"github.com/microcosm-cc/bluemonday"
 	"github.com/yuin/goldmark"
@@ -16,7 +17,15 @@ import (
 type Markdown struct {
 	md     goldmark.Markdown
 	policy *bluemonday.Policy
+
+	// memo keeps the HTML of recent texts: a public page is rendered on
+	// every view, its text changes rarely.
+	mu   sync.Mutex
+	memo map[string]template.HTML
 }
+
+// maxMemo bounds the texts remembered (together with their HTML).
+const maxMemo = 2000
 
 // NewMarkdown returns a renderer.
 func NewMarkdown() *Markdown {
@@ -28,6 +37,23 @@ func NewMarkdown() *Markdown {
 
 // HTML renders src. A rendering failure gives the text escaped, never raw.
 func (m *Markdown) HTML(src string) template.HTML {
+	m.mu.Lock()
+	h, ok := m.memo[src]
+	m.mu.Unlock()
+	if ok {
+		return h
+	}
+	h = m.render(src)
+	m.mu.Lock()
+	if m.memo == nil || len(m.memo) >= maxMemo {
+		m.memo = map[string]template.HTML{}
+	}
+	m.memo[src] = h
+	m.mu.Unlock()
+	return h
+}
+
+func (m *Markdown) render(src string) template.HTML {
 	var buf bytes.Buffer
 	if err := m.md.Convert([]byte(src), &buf); err != nil {
 		return template.HTML(template.HTMLEscapeString(src))

@@ -39,6 +39,10 @@ type publicData struct {
 	Thanks    template.HTML
 	Share     []shareLink
 	PageURL   string
+	// Description and Image are the page's summary and share image for
+	// the Open Graph tags that link previews read.
+	Description string
+	Image       string
 }
 
 type formField struct {
@@ -61,7 +65,7 @@ var autocomplete = map[string]string{
 
 // load finds the published page of the request, or answers 404 itself.
 func (h *Handlers) load(w http.ResponseWriter, r *http.Request) (*nation.Nation, *Page, bool) {
-	n, err := h.Nations.BySlug(r.Context(), r.PathValue("nation"))
+	n, err := h.publicNation(r.Context(), r.PathValue("nation"))
 	if err != nil {
 		if errs.KindOf(err) == errs.KindNotFound {
 			h.Site.NotFound(w, r)
@@ -70,7 +74,7 @@ func (h *Handlers) load(w http.ResponseWriter, r *http.Request) (*nation.Nation,
 		}
 		return nil, nil, false
 	}
-	p, err := h.Store.BySlug(r.Context(), n.ID, r.PathValue("page"))
+	p, err := h.Store.PublicPage(r.Context(), n.ID, r.PathValue("page"))
 	if err == nil && (!p.Published() || p.Type == TypeHome) {
 		err = errs.NotFound("page not found")
 	}
@@ -87,7 +91,7 @@ func (h *Handlers) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := h.Site.View(w, r, n, pageLangs(n, p))
-	h.renderPage(w, r, http.StatusOK, v, n, p, nil, false)
+	h.showCached(w, r, v, n, p)
 }
 
 // renderPage renders page p in v's language, its form refilled from v.Form
@@ -110,6 +114,7 @@ func (h *Handlers) pageData(r *http.Request, v *web.View, n *nation.Nation, p *P
 	v.Errors = ps.Translate(v.T)
 	d := &publicData{Page: p, Body: h.md.HTML(p.Body), Action: "/" + n.Slug + "/" + p.Slug, Lang: v.Lang,
 		Petition: p.Type == TypePetition, Goal: p.Goal, HasErrors: len(ps) > 0, Honeypot: honeypot}
+	h.openGraph(r, n, p, d)
 	form := v.Form
 	if form == nil {
 		form = url.Values{}
@@ -146,7 +151,7 @@ func (h *Handlers) pageData(r *http.Request, v *web.View, n *nation.Nation, p *P
 			d.Interests = boxes("interests", p.Settings.Interests)
 			d.Skills = boxes("skills", p.Settings.Skills)
 		}
-		topics, err := h.Store.Topics(ctx, n.ID)
+		topics, err := h.Store.PublicTopics(ctx, n.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +195,7 @@ func (h *Handlers) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := web.ClientIP(r, h.TrustProxy)
-	if !h.perIP.allow(ip) || !h.perPage.allow(itoa64(n.ID)+"/"+itoa64(p.ID)) {
+	if !h.allowSubmit(ip, n.ID, p.ID) {
 		v := h.Site.View(w, r, n, langs)
 		w.Header().Set("Retry-After", "60")
 		h.Site.ErrorPage(w, v, http.StatusTooManyRequests, v.T("pages.public.too_many_title"), v.T("pages.public.too_many_text"))
@@ -223,7 +228,7 @@ func (h *Handlers) submit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, thanks, http.StatusSeeOther)
 		return
 	}
-	topics, err := h.Store.Topics(r.Context(), n.ID)
+	topics, err := h.Store.PublicTopics(r.Context(), n.ID)
 	if err != nil {
 		h.Site.Fail(w, r, n, err)
 		return
@@ -271,11 +276,46 @@ func (h *Handlers) thanks(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d.PageURL = h.baseURL(r) + "/" + n.Slug + "/" + p.Slug
+	h.openGraph(r, n, p, d)
 	d.Share = shareLinks(d.PageURL, p.Title, v.T("pages.public.share_email"))
 	v.Data = d
 	w.Header().Set("Cache-Control", "no-store")
 	h.Renderer.Render(w, http.StatusOK, "public/page_thanks", v)
+}
+
+// openGraph fills what the Open Graph tags of a public page show: its
+// address, a plain-text summary and its share image as an absolute URL.
+func (h *Handlers) openGraph(r *http.Request, n *nation.Nation, p *Page, d *publicData) {
+	base := h.baseURL(r)
+	d.PageURL = base + "/" + n.Slug + "/" + p.Slug
+	d.Description = summary(p)
+	if img := p.ShareImage; img != "" && SafeURL(img) {
+		if strings.HasPrefix(img, "/") {
+			img = base + img
+		}
+		d.Image = img
+	}
+}
+
+// summary is a page's description for link previews: the start of its
+// text with the Markdown marks left out, else a petition's target.
+func summary(p *Page) string {
+	text := strings.Map(func(r rune) rune {
+		switch r {
+		case '#', '*', '_', '`', '>', '[', ']':
+			return -1
+		}
+		return r
+	}, p.Body)
+	text = strings.Join(strings.Fields(text), " ")
+	if text == "" {
+		return p.Target
+	}
+	const max = 200
+	if rs := []rune(text); len(rs) > max {
+		text = strings.TrimSpace(string(rs[:max])) + "…"
+	}
+	return text
 }
 
 func (h *Handlers) baseURL(r *http.Request) string {

@@ -25,6 +25,8 @@ type Store struct {
 	// process, and no signature writes a shared counter row.
 	mu     sync.Mutex
 	counts map[[2]int64]cachedCount
+
+	cache publicCache
 }
 
 type cachedCount struct {
@@ -96,11 +98,13 @@ func (s *Store) Create(ctx context.Context, p *Page) error {
 	if err != nil {
 		return fmt.Errorf("pages: create: %w", err)
 	}
+	s.invalidatePages(p.NationID)
 	return nil
 }
 
 // Update saves a page's content and settings (not its status).
 func (s *Store) Update(ctx context.Context, p *Page) error {
+	defer s.invalidatePages(p.NationID)
 	settings, err := json.Marshal(p.Settings)
 	if err != nil {
 		return fmt.Errorf("pages: update: %w", err)
@@ -124,6 +128,7 @@ func (s *Store) Update(ctx context.Context, p *Page) error {
 
 // SetStatus publishes or unpublishes a page.
 func (s *Store) SetStatus(ctx context.Context, nationID, id int64, status string) error {
+	defer s.invalidatePages(nationID)
 	if status != StatusDraft && status != StatusPublished {
 		return errs.InvalidField("status", "unknown status %q", status)
 	}
@@ -143,6 +148,7 @@ func (s *Store) SetStatus(ctx context.Context, nationID, id int64, status string
 // Delete removes a page and its signatures (the signers' timelines keep
 // the activity).
 func (s *Store) Delete(ctx context.Context, nationID, id int64) error {
+	defer s.invalidatePages(nationID)
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		res, err := tx.Exec(ctx, `DELETE FROM pages WHERE nation_id = ? AND id = ?`, nationID, id)
 		if err != nil {

@@ -6,9 +6,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
-	"github.com/muster-org/muster/internal/changes"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/store"
 )
@@ -117,13 +117,31 @@ func OfferedTopics(p *Page, all []Topic) []Topic {
 	return out
 }
 
-// Forms applies public form submissions.
+// Forms applies public form submissions. Concurrent submissions are
+// committed together (see committer); a Forms must not be copied.
 type Forms struct {
 	Pages  *Store
 	People *people.Store
 	// Automation, if set, sends the page's automatic messages
 	// (internal/automail) and may hold e-mail consent for double opt-in.
 	Automation Automation
+
+	once sync.Once
+	c    *committer
+}
+
+func (f *Forms) committer() *committer {
+	f.once.Do(func() {
+		// SQLite has one writer: one batch at a time. On PostgreSQL a
+		// second batch prepares while the first commits; they may lock
+		// the same rows in different orders, and a deadlock is retried.
+		workers := 1
+		if f.Pages.db.Engine == store.Postgres {
+			workers = 2
+		}
+		f.c = &committer{forms: f, workers: workers}
+	})
+	return f.c
 }
 
 // Automation is what a submission tells the automatic messages of its page
@@ -150,11 +168,14 @@ type Result struct {
 // Submit applies a submission to page p of a nation: the person is matched
 // or created (internal/people rules) with the page's tags and the chosen
 // interests and skills as tags and the page language; each ticked consent
-// becomes a ledger entry with the wording shown and the IP; then, in one
-// transaction, the petition signature (once per person), the topic
-// subscriptions, the timeline activity ('signed' or 'form_submitted', ref =
-// the page slug) with the page's points (first time only for a petition)
-// and the change-log entry for the segment index.
+// that changes the person's consent becomes a ledger entry with the wording
+// shown and the IP; then, in one transaction, the petition signature (once
+// per person), the topic subscriptions, the timeline activity ('signed' or
+// 'form_submitted', ref = the page slug) with the page's points (first time
+// only for a petition) and the change-log entry for the segment index.
+//
+// Concurrent submissions are written together (group commit, see
+// committer); Submit returns once its own is committed.
 func (f *Forms) Submit(ctx context.Context, nationID int64, p *Page, sub Submission) (Result, error) {
 	v := sub.Values
 	rec := people.Record{
@@ -169,68 +190,29 @@ func (f *Forms) Submit(ctx context.Context, nationID int64, p *Page, sub Submiss
 	if p.Type != TypePetition && v["comment"] != "" {
 		rec.Note = v["comment"]
 	}
-	src := people.Source{Kind: "form", Ref: p.Slug, IP: sub.IP}
-	res, err := f.People.Upsert(ctx, nationID, rec, src, people.UpsertOptions{})
-	if err != nil {
-		return Result{}, fmt.Errorf("pages: submit: %w", err)
-	}
-	if res.Outcome == people.Rejected {
-		return Result{}, res.Err
-	}
-	out := Result{PersonID: res.PersonID, Outcome: res.Outcome}
 	doubleOptIn := false
 	if f.Automation != nil {
+		var err error
 		if doubleOptIn, err = f.Automation.DoubleOptIn(ctx, nationID, p.ID); err != nil {
-			return out, fmt.Errorf("pages: submit: %w", err)
+			return Result{}, fmt.Errorf("pages: submit: %w", err)
 		}
 	}
+	pd := &pending{ctx: ctx, nationID: nationID, page: p, sub: sub, rec: rec,
+		src: people.Source{Kind: "form", Ref: p.Slug, IP: sub.IP}}
+	// Ticked consents are written with the person, in the same upsert,
+	// with the wording shown and the IP as evidence.
 	for _, c := range sub.Consents {
 		if doubleOptIn && c.Channel == "email" && c.Granted {
-			out.PendingEmail = &c
+			pd.pendingEmail = &c
 			continue
 		}
-		if _, err := f.People.RecordConsent(ctx, nationID, res.PersonID, c, src); err != nil {
-			return out, fmt.Errorf("pages: submit: consent: %w", err)
-		}
+		pd.rec.Consents = append(pd.rec.Consents, c)
 	}
-	now := store.Millis(f.Pages.now())
-	err = f.Pages.db.InTx(ctx, func(tx *store.Tx) error {
-		act := true
-		typ := "form_submitted"
-		if p.Type == TypePetition {
-			typ = "signed"
-			r, err := tx.Exec(ctx, `INSERT INTO signatures (nation_id, page_id, person_id, signed_at, comment, show_publicly, lang, first_name, city)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (nation_id, page_id, person_id) DO NOTHING`,
-				nationID, p.ID, res.PersonID, now, v["comment"], store.Bool(sub.ShowPublicly), sub.Lang, v["first_name"], v["city"])
-			if err != nil {
-				return err
-			}
-			n, _ := r.RowsAffected()
-			out.NewSignature = n == 1
-			act = out.NewSignature
-		}
-		for _, t := range sub.Topics {
-			if _, err := tx.Exec(ctx, `INSERT INTO topic_subscriptions (nation_id, topic_id, person_id, status, at, source_kind, source_ref)
-				VALUES (?, ?, ?, 'subscribed', ?, 'form', ?)
-				ON CONFLICT (nation_id, topic_id, person_id) DO UPDATE SET status = 'subscribed', at = excluded.at,
-				source_kind = excluded.source_kind, source_ref = excluded.source_ref
-				WHERE topic_subscriptions.status <> 'subscribed'`, nationID, t.ID, res.PersonID, now, p.Slug); err != nil {
-				return err
-			}
-		}
-		if act {
-			if err := f.People.RecordActionTx(ctx, tx, nationID, res.PersonID, typ, src, "", p.Settings.Points); err != nil {
-				return err
-			}
-		}
-		return changes.Record(ctx, tx, nationID, res.PersonID)
-	})
-	if err != nil {
-		return out, fmt.Errorf("pages: submit: %w", err)
+	f.committer().submit(pd)
+	if pd.err != nil {
+		return pd.res, pd.err
 	}
-	if out.NewSignature {
-		f.Pages.bumpCount(nationID, p.ID)
-	}
+	out := pd.res
 	if f.Automation != nil {
 		if err := f.Automation.AfterSubmit(ctx, nationID, p, sub, out); err != nil {
 			return out, fmt.Errorf("pages: submit: automatic messages: %w", err)

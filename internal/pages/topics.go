@@ -59,6 +59,7 @@ func ValidateTopic(t *Topic) Problems {
 
 // CreateTopic adds a topic to a nation.
 func (s *Store) CreateTopic(ctx context.Context, nationID int64, t *Topic) error {
+	defer s.invalidateTopics(nationID)
 	names, _ := json.Marshal(t.Names)
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		id, err := tx.NextID(ctx, nationID, "topics")
@@ -81,6 +82,7 @@ func (s *Store) CreateTopic(ctx context.Context, nationID int64, t *Topic) error
 
 // UpdateTopicNames renames a topic (its slug stays: filters use it).
 func (s *Store) UpdateTopicNames(ctx context.Context, nationID, id int64, names map[string]string) error {
+	defer s.invalidateTopics(nationID)
 	raw, _ := json.Marshal(names)
 	res, err := s.db.Exec(ctx, `UPDATE topics SET names = ? WHERE nation_id = ? AND id = ?`, string(raw), nationID, id)
 	if err != nil {
@@ -94,6 +96,7 @@ func (s *Store) UpdateTopicNames(ctx context.Context, nationID, id int64, names 
 
 // DeleteTopic removes a topic and its subscriptions.
 func (s *Store) DeleteTopic(ctx context.Context, nationID, id int64) error {
+	defer s.invalidateTopics(nationID)
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
 		res, err := tx.Exec(ctx, `DELETE FROM topics WHERE nation_id = ? AND id = ?`, nationID, id)
 		if err != nil {

@@ -78,6 +78,9 @@ func (s *Store) Get(ctx context.Context, nationID, id int64) (*Person, error) {
 	}
 	p.ID, p.NationID = id, nationID
 	p.fromVals(&v)
+	if p.SupportLevel, err = s.openSupport(ctx, nationID, v[cSupport]); err != nil {
+		return nil, err
+	}
 	p.CreatedAt, p.UpdatedAt, p.LastActivityAt = store.Time(created), store.Time(updated), store.Time(last)
 
 	if err := s.attach(ctx, &p); err != nil {
@@ -94,7 +97,6 @@ func (p *Person) fromVals(v *vals) {
 	p.WorkPhone = Phone{v[cWork], v[cWorkE164], v[cWorkInvalid] == "1"}
 	p.BirthDate, p.Gender, p.Language = v[cBirth], v[cGender], v[cLanguage]
 	p.Home = addressOf(addrVals(v[cHomeLine1 : cHomeLng+1]))
-	p.SupportLevel, _ = strconv.Atoi(v[cSupport])
 	p.Relationship = v[cRelationship]
 	p.Membership = Membership{v[cMemberStatus], v[cMemberStarted], v[cMemberEnds]}
 	p.NationBuilderID, p.CiviCRMID, p.ExternalID = v[cNBID], v[cCiviID], v[cExtID]
@@ -223,7 +225,10 @@ func (s *Store) Timeline(ctx context.Context, nationID, personID int64, limit in
 			out = append(out, a)
 			return err
 		})
-	return out, wrap("timeline", err)
+	if err != nil {
+		return nil, wrap("timeline", err)
+	}
+	return out, s.openNotes(ctx, nationID, out)
 }
 
 // Provenance is where and when a field of a person got its value.

@@ -116,7 +116,7 @@ var personCols = [...]column{
 	{"birth_date", kText}, {"gender", kText}, {"language", kText},
 	{"home_line1", kText}, {"home_line2", kText}, {"home_city", kText}, {"home_postcode", kText},
 	{"home_region", kText}, {"home_country", kText}, {"home_lat", kNullFloat}, {"home_lng", kNullFloat},
-	{"support_level", kNullInt}, {"relationship", kText},
+	{"support_level_enc", kText}, {"relationship", kText}, // sealed (internal/crypt): see sealed.go
 	{"membership_status", kText}, {"membership_started", kText}, {"membership_ends", kText},
 	{"nationbuilder_id", kText}, {"civicrm_id", kText}, {"external_id", kText},
 	{"name_key", kText},

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/muster-org/muster/internal/changes"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/store"
@@ -105,8 +106,15 @@ func (s *Service) Withdraw(ctx context.Context, nationID, personID int64, channe
 		}
 	}
 	if channel == "all" {
-		_, err := s.d.DB.Exec(ctx, `UPDATE topic_subscriptions SET status = 'unsubscribed', at = ?, source_kind = ?, source_ref = 'my-data'
-			WHERE nation_id = ? AND person_id = ? AND status = 'subscribed'`, store.Millis(src.At), SourceSubject, nationID, personID)
+		// In one transaction with the change-log entry that segment
+		// indexes follow (subscribed: filters read these rows).
+		err := s.d.DB.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE topic_subscriptions SET status = 'unsubscribed', at = ?, source_kind = ?, source_ref = 'my-data'
+				WHERE nation_id = ? AND person_id = ? AND status = 'subscribed'`, store.Millis(src.At), SourceSubject, nationID, personID); err != nil {
+				return err
+			}
+			return changes.Record(ctx, tx, nationID, personID)
+		})
 		if err != nil {
 			return fmt.Errorf("privacy: withdraw topics: %w", err)
 		}

@@ -1,11 +1,14 @@
 package segment
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"time"
 
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/store"
 )
@@ -20,6 +23,11 @@ type Env struct {
 	Loc      *time.Location // nil means UTC
 	// Segments resolves segment:NAME to the saved filter; nil means none.
 	Segments func(name string) (Expr, bool)
+	// Support holds the stored (sealed) forms of the support levels 1..5,
+	// index = level (internal/crypt: people.support_level_enc is sealed
+	// deterministically under the nation's key). Fill it with SealedSupport;
+	// a support: filter without it is refused rather than matching nobody.
+	Support [6]string
 }
 
 // ActionTypes are the activity types that count as acting on a campaign for
@@ -32,16 +40,21 @@ var ActionTypes = []string{"signed", "form_submitted", "rsvp", "attended", "dona
 // Compile turns a filter into an SQL condition over "people p" (alias p),
 // portable between SQLite and PostgreSQL, with ? placeholders. The
 // condition always includes the nation scope (p.nation_id = ?, and every
-// subquery scoped by nation too) and leaves out merged-away people: a
-// caller never adds the scope itself.
+// subquery scoped by nation too) and leaves out merged-away people and
+// restricted people (GDPR Art. 18: people.restricted = 1 must never match,
+// so never be counted, listed, exported or messaged): a caller never adds
+// the scope itself. The restriction sits in the top-level conjunction, never
+// under the filter's NOT, so "-tag:x" or an empty filter leave them out too.
 //
 // Every qualifier compiles to a condition that is strictly TRUE or FALSE,
 // never NULL (nullable columns are guarded with IS NOT NULL), so that NOT
 // behaves as in Eval: "-age:..30" includes people without a birth date.
 //
-// Qualifiers whose data arrives with later features compile to constants:
-// signed, rsvp, attended and subscribed match no one; donated and donations
-// compare 0 (a person who never gave has donated 0, as Eval says).
+// signed and subscribed read the pages feature's signatures and
+// topic_subscriptions (joined to pages and topics of the same nation for
+// the slug). Qualifiers whose data arrives with later features compile to
+// constants: rsvp and attended match no one; donated and donations compare
+// 0 (a person who never gave has donated 0, as Eval says).
 func Compile(e Expr, env Env) (where string, args []any, err error) {
 	if env.Loc == nil {
 		env.Loc = time.UTC
@@ -59,7 +72,7 @@ func Compile(e Expr, env Env) (where string, args []any, err error) {
 	}
 	c := &compiler{env: env}
 	var b strings.Builder
-	b.WriteString("p.nation_id = ? AND p.merged_into = 0")
+	b.WriteString("p.nation_id = ? AND p.merged_into = 0 AND p.restricted = 0")
 	c.args = append(c.args, env.NationID)
 	if _, all := e.(*All); !all {
 		b.WriteString(" AND ")
@@ -150,7 +163,7 @@ func (c *compiler) qualifier(b *strings.Builder, q *Qualifier) error {
 		b.WriteString("p.gender = ?")
 		c.arg(q.Value)
 	case "support":
-		c.intervalNullable(b, "p.support_level", q.Cmp)
+		return c.support(b, q.Cmp)
 	case "near":
 		c.near(b, q.Geo)
 	case "postcode":
@@ -169,8 +182,22 @@ func (c *compiler) qualifier(b *strings.Builder, q *Qualifier) error {
 	case "country":
 		b.WriteString("UPPER(TRIM(p.home_country)) = ?")
 		c.arg(q.Value)
-	case "signed", "rsvp", "attended", "subscribed":
-		b.WriteString(sqlFalse) // no such data yet: nobody has signed anything
+	case "signed":
+		b.WriteString("EXISTS (SELECT 1 FROM signatures sg JOIN pages pg ON pg.nation_id = sg.nation_id AND pg.id = sg.page_id" +
+			" WHERE sg.nation_id = ? AND sg.person_id = p.id")
+		c.arg(n)
+		c.slug(b, "pg.slug", q.Value)
+		b.WriteString(")")
+	case "subscribed":
+		// The current status of a subscription is its row: 'subscribed'
+		// or 'unsubscribed' (internal/pages, the preferences page).
+		b.WriteString("EXISTS (SELECT 1 FROM topic_subscriptions ts JOIN topics tp ON tp.nation_id = ts.nation_id AND tp.id = ts.topic_id" +
+			" WHERE ts.nation_id = ? AND ts.person_id = p.id AND ts.status = 'subscribed'")
+		c.arg(n)
+		c.slug(b, "tp.slug", q.Value)
+		b.WriteString(")")
+	case "rsvp", "attended":
+		b.WriteString(sqlFalse) // no such data yet: nobody has registered for anything
 	case "donated", "donations":
 		if q.Cmp.Match(0) { // everyone has given 0, in 0 gifts, so far
 			b.WriteString(sqlTrue)
@@ -215,6 +242,16 @@ func (c *compiler) qualifier(b *strings.Builder, q *Qualifier) error {
 		return errs.Invalid("unknown qualifier %q", q.Name)
 	}
 	return nil
+}
+
+// slug adds the slug comparison of signed: and subscribed:, none for "*".
+// Slugs are stored lower-case (pages.ValidSlug) and parsed lower-case.
+func (c *compiler) slug(b *strings.Builder, col, v string) {
+	if v == "*" {
+		return
+	}
+	b.WriteString(" AND " + col + " = ?")
+	c.arg(strings.ToLower(v))
 }
 
 // hasColumns are the people columns has:FIELD tests: a valid normalised
@@ -410,4 +447,37 @@ func dayStart(ymd int64, plusDays int, loc *time.Location) int64 {
 	}
 	t := time.Date(int(ymd/10000), time.Month(ymd/100%100), int(ymd%100)+plusDays, 0, 0, 0, 0, loc)
 	return t.UnixMilli()
+}
+
+// support matches the sealed support level with an IN list of the sealed
+// forms of the levels in the interval: no plaintext is ever compared.
+func (c *compiler) support(b *strings.Builder, cmp *Cmp) error {
+	if c.env.Support[1] == "" {
+		return errors.New("segment: support: needs the nation's key (Env.Support)")
+	}
+	lo, hi := cmp.Interval()
+	var in []string
+	for l := 1; l <= 5; l++ {
+		if int64(l) >= lo && int64(l) <= hi {
+			in = append(in, "?")
+			c.arg(c.env.Support[l])
+		}
+	}
+	if len(in) == 0 {
+		b.WriteString(sqlFalse)
+		return nil
+	}
+	b.WriteString("(p.support_level_enc IS NOT NULL AND p.support_level_enc IN (" + strings.Join(in, ", ") + "))")
+	return nil
+}
+
+// SealedSupport returns the sealed support levels of a nation for Env.Support.
+// It never writes (crypt.ReadKeyOf): a nation without a key yet has no
+// sealed value, and gets forms that match nothing.
+func SealedSupport(ctx context.Context, db *store.DB, nationID int64) ([6]string, error) {
+	k, err := crypt.ReadKeyOf(ctx, db, nationID)
+	if err != nil {
+		return [6]string{}, fmt.Errorf("segment: nation key: %w", err)
+	}
+	return k.Support(), nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/muster-org/muster/internal/changes"
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/store"
 	"github.com/muster-org/muster/internal/storetest"
@@ -60,20 +61,28 @@ func loadFacts(t *testing.T, db *store.DB, nationID int64) map[int64]*Facts {
 			t.Fatal(err)
 		}
 	}
-	each(`SELECT id, birth_date, gender, support_level, home_lat, home_lng, home_postcode, home_city, home_country,
-		email_norm, phone_e164, mobile_e164, home_line1, points, created_at, last_activity_at
+	key, err := crypt.NationKeyOf(ctx, db, nationID) // support levels are stored sealed
+	if err != nil {
+		t.Fatal(err)
+	}
+	each(`SELECT id, birth_date, gender, support_level_enc, home_lat, home_lng, home_postcode, home_city, home_country,
+		email_norm, phone_e164, mobile_e164, home_line1, points, created_at, last_activity_at, restricted
 		FROM people WHERE nation_id = ? AND merged_into = 0`, func(r *sql.Rows) error {
 		var f Facts
-		var id, created, active int64
-		var support sql.NullInt64
+		var id, created, active, restricted int64
+		var support sql.NullString
 		var lat, lng sql.NullFloat64
 		var email, phone, mobile, line1 string
 		if err := r.Scan(&id, &f.BirthDate, &f.Gender, &support, &lat, &lng, &f.Postcode, &f.City, &f.Country,
-			&email, &phone, &mobile, &line1, &f.Points, &created, &active); err != nil {
+			&email, &phone, &mobile, &line1, &f.Points, &created, &active, &restricted); err != nil {
 			return err
 		}
+		f.Restricted = restricted != 0
 		if support.Valid {
-			s := int(support.Int64)
+			s, err := key.OpenSupport(support.String)
+			if err != nil {
+				return err
+			}
 			f.Support = &s
 		}
 		if lat.Valid && lng.Valid {
@@ -142,6 +151,30 @@ func loadFacts(t *testing.T, db *store.DB, nationID int64) map[int64]*Facts {
 			f.Actions = int64(len(c))
 		}
 	}
+	each(`SELECT sg.person_id, pg.slug FROM signatures sg JOIN pages pg ON pg.nation_id = sg.nation_id AND pg.id = sg.page_id
+		WHERE sg.nation_id = ?`, func(r *sql.Rows) error {
+		var pid int64
+		var slug string
+		if err := r.Scan(&pid, &slug); err != nil {
+			return err
+		}
+		if f := out[pid]; f != nil {
+			f.Signed = append(f.Signed, slug)
+		}
+		return nil
+	})
+	each(`SELECT ts.person_id, tp.slug, ts.status FROM topic_subscriptions ts JOIN topics tp ON tp.nation_id = ts.nation_id AND tp.id = ts.topic_id
+		WHERE ts.nation_id = ?`, func(r *sql.Rows) error {
+		var pid int64
+		var slug, status string
+		if err := r.Scan(&pid, &slug, &status); err != nil {
+			return err
+		}
+		if f := out[pid]; f != nil && status == "subscribed" {
+			f.Subscribed = append(f.Subscribed, slug)
+		}
+		return nil
+	})
 	each(`SELECT cv.person_id, cf.name, cv.value FROM custom_values cv JOIN custom_fields cf ON cf.nation_id = cv.nation_id
 		AND cf.id = cv.field_id WHERE cv.nation_id = ?`, func(r *sql.Rows) error {
 		var pid int64
@@ -217,7 +250,7 @@ func randomQualifier(r *rand.Rand) string {
 	itoa := func(n int) string { return fmt.Sprint(n) }
 	date := func(n int) string { return time.Date(2023, 1, 1+n, 0, 0, 0, 0, time.UTC).Format(time.DateOnly) }
 	tags := append(GenTags(12), "CLIMATE STRIKE", "nope")
-	switch r.IntN(20) {
+	switch r.IntN(22) {
 	case 0, 1, 2:
 		return fmt.Sprintf("tag:%q", tags[r.IntN(len(tags))])
 	case 3:
@@ -236,7 +269,11 @@ func randomQualifier(r *rand.Rand) string {
 	case 9:
 		return "country:" + []string{"BE", "NL", "FR", "DE"}[r.IntN(4)]
 	case 10:
-		return []string{"signed:*", "rsvp:x", "attended:*", "subscribed:news", "donated:>=5", "donated:0", "donations:..2", "donations:>=1"}[r.IntN(8)]
+		return []string{"signed:*", "rsvp:x", "attended:*", "subscribed:*", "donated:>=5", "donated:0", "donations:..2", "donations:>=1"}[r.IntN(8)]
+	case 19:
+		return "signed:" + append(slices.Clone(GenPageSlugs), "nope", "*")[r.IntN(len(GenPageSlugs)+2)]
+	case 20:
+		return "subscribed:" + append(slices.Clone(GenTopicSlugs), "nope", "*")[r.IntN(len(GenTopicSlugs)+2)]
 	case 11:
 		return "actions:" + randomCmp(r, 0, 3, itoa)
 	case 12:
@@ -321,6 +358,9 @@ func insertPerson(t *testing.T, db *store.DB, nid int64, cols map[string]any) in
 	names := []string{"nation_id", "id", "created_at", "updated_at"}
 	args := []any{nid, id, testToday.UnixMilli(), testToday.UnixMilli()}
 	for k, v := range cols {
+		if l, ok := v.(int); ok && k == "support_level" { // stored sealed
+			k, v = "support_level_enc", sealedSupport(t, db, nid, l)
+		}
 		names = append(names, k)
 		args = append(args, v)
 	}
@@ -449,6 +489,7 @@ func TestWritesDuringCounting(t *testing.T) {
 				}
 			}
 		}()
+		two := sealedSupport(t, db, nid, 2)
 		r := rand.New(rand.NewPCG(9, 9))
 		for i := range 60 {
 			id := ids[r.IntN(len(ids))]
@@ -466,7 +507,7 @@ func TestWritesDuringCounting(t *testing.T) {
 							nid, cid, id, testToday.UnixMilli()+int64(i))
 					}
 				case 3:
-					_, err = tx.Exec(ctx, `UPDATE people SET birth_date = '1986-01-01', points = points + 10, support_level = 2 WHERE nation_id = ? AND id = ?`, nid, id)
+					_, err = tx.Exec(ctx, `UPDATE people SET birth_date = '1986-01-01', points = points + 10, support_level_enc = ? WHERE nation_id = ? AND id = ?`, two, nid, id)
 				}
 				if err != nil {
 					return err
@@ -523,7 +564,20 @@ func TestCompileScopesNation(t *testing.T) {
 	if scopes != 6 || got != scopes {
 		t.Errorf("%d nation_id placeholders, %d nation arguments (want 6 of each):\n%s", scopes, got, where)
 	}
+	if !strings.HasPrefix(where, "p.nation_id = ? AND p.merged_into = 0 AND p.restricted = 0 AND ") {
+		t.Errorf("restriction is not in the top-level conjunction: %s", where)
+	}
 	if strings.Count(where, "?") != len(args) {
 		t.Errorf("%d placeholders for %d arguments", strings.Count(where, "?"), len(args))
 	}
+}
+
+// sealedSupport returns the stored (sealed) form of a support level.
+func sealedSupport(t *testing.T, db *store.DB, nid int64, level int) string {
+	t.Helper()
+	k, err := crypt.NationKeyOf(context.Background(), db, nid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.SealSupport(level)
 }

@@ -66,4 +66,15 @@
 // matches its negation: "age:..30" excludes people without a birth date and
 // "-age:..30" includes them. Counters (donated, donations, actions, points)
 // are never unknown: a person who never gave has donated 0.
+//
+// signed: counts a signature on a page of the nation with that slug (any
+// page for *); subscribed: a topic subscription whose current status is
+// 'subscribed' (not 'unsubscribed'); both as internal/pages records them.
+//
+// # Restricted people
+//
+// A person whose processing is restricted (GDPR Art. 18, people.restricted,
+// see internal/privacy) matches no filter at all: not the empty filter, not
+// a negation. Eval, Compile and the index all leave them out at the top, so
+// counts, lists, exports, audiences and ladder suggestions never hold them.
 package segment

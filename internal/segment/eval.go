@@ -28,6 +28,10 @@ type Facts struct {
 	Attended   []string // slugs of the events the person was checked in at
 	Subscribed []string // slugs of the email topics currently opted in to
 
+	// Restricted is GDPR Art. 18 restriction of processing: a restricted
+	// person matches no filter at all, not even the empty one or a NOT.
+	Restricted bool
+
 	DonatedCents int64 // total donated, in cents of the nation's currency
 	Donations    int64 // number of gifts
 	Actions      int64 // distinct campaigns acted on
@@ -62,8 +66,11 @@ const EarthRadiusM = 6371008.8
 // Eval reports whether person p matches e on the date today has in loc, the
 // nation's time zone (nil means UTC). It is the reference semantics of the
 // language; see the package documentation for the rules, and the per
-// qualifier notes in match.
+// qualifier notes in match. A restricted person never matches.
 func Eval(e Expr, p *Facts, today time.Time, loc *time.Location) bool {
+	if p.Restricted {
+		return false
+	}
 	if loc == nil {
 		loc = time.UTC
 	}

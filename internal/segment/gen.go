@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/store"
 )
 
@@ -41,9 +42,18 @@ func GenTags(n int) []string {
 // GenActivityRefs are the campaign slugs generated activities refer to.
 var GenActivityRefs = []string{"pensions-petition", "climate-march", "spring-gala", "doorstep-2026"}
 
+// GenPageSlugs are the petitions generated people sign, and GenTopicSlugs
+// the e-mail topics they subscribe to (or unsubscribed from).
+var (
+	GenPageSlugs  = []string{"save-the-park", "pensions-petition", "clean-air"}
+	GenTopicSlugs = []string{"news", "climate", "local-events"}
+)
+
 // GeneratePeople writes n random people of a nation straight into the
 // tables (bulk multi-row INSERTs, not the people store's upsert path), with
-// tags, consent ledgers, actions and a custom field, and with unknown values
+// tags, consent ledgers, actions, a custom field, petition signatures and
+// topic subscriptions (some unsubscribed, some signatures of a page that no
+// longer exists), a few restricted people, and with unknown values
 // everywhere the filter language has to handle them. It is for tests and
 // `muster bench segment`; nothing here is realistic beyond the shape.
 func GeneratePeople(ctx context.Context, db *store.DB, nationID int64, n int, opt GenOptions) error {
@@ -54,6 +64,11 @@ func GeneratePeople(ctx context.Context, db *store.DB, nationID int64, n int, op
 		opt.Today = time.Now()
 	}
 	r := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15))
+	key, err := crypt.NationKeyOf(ctx, db, nationID) // support levels are stored sealed
+	if err != nil {
+		return err
+	}
+	sealed := key.Support()
 	now := time.Now().UnixMilli()
 	first, err := db.NextIDs(ctx, nationID, "people", int64(n))
 	if err != nil {
@@ -83,6 +98,31 @@ func GeneratePeople(ctx context.Context, db *store.DB, nationID int64, n int, op
 		return err
 	}
 
+	// Petitions and topics, plus one page id with no page (its signatures
+	// must match nothing).
+	pageFirst, err := db.NextIDs(ctx, nationID, "pages", int64(len(GenPageSlugs)+1))
+	if err != nil {
+		return err
+	}
+	var pageRows [][]any
+	for i, slug := range GenPageSlugs {
+		pageRows = append(pageRows, []any{nationID, pageFirst + int64(i), slug, "petition", slug, now, now})
+	}
+	if err := bulkInsert(ctx, db, "pages", []string{"nation_id", "id", "slug", "type", "title", "created_at", "updated_at"}, pageRows, ""); err != nil {
+		return err
+	}
+	topicFirst, err := db.NextIDs(ctx, nationID, "topics", int64(len(GenTopicSlugs)))
+	if err != nil {
+		return err
+	}
+	var topicRows [][]any
+	for i, slug := range GenTopicSlugs {
+		topicRows = append(topicRows, []any{nationID, topicFirst + int64(i), slug, now})
+	}
+	if err := bulkInsert(ctx, db, "topics", []string{"nation_id", "id", "slug", "created_at"}, topicRows, ""); err != nil {
+		return err
+	}
+
 	cities := []string{"Brussels", "Gent", "Antwerpen", "Namur", "BRUSSELS", " gent"}
 	countries := []string{"BE", "BE", "NL", "FR", "be"}
 	channels := []string{"email", "sms", "phone", "post", "ads", "push"}
@@ -93,13 +133,15 @@ func GeneratePeople(ctx context.Context, db *store.DB, nationID int64, n int, op
 
 	peopleCols := []string{"nation_id", "id", "first_name", "last_name", "email", "email_norm", "phone_e164", "mobile_e164",
 		"birth_date", "gender", "home_line1", "home_city", "home_postcode", "home_country", "home_lat", "home_lng",
-		"support_level", "points", "merged_into", "created_at", "updated_at", "last_activity_at"}
+		"support_level_enc", "points", "merged_into", "created_at", "updated_at", "last_activity_at", "restricted"}
 	people := newGenTable("people", peopleCols)
 	taggings := newGenTable("taggings", []string{"nation_id", "person_id", "tag_id", "created_at"})
 	consents := newGenTable("consents", []string{"nation_id", "id", "person_id", "channel", "status", "basis", "at"})
 	acts := newGenTable("activities", []string{"nation_id", "id", "person_id", "type", "source_kind", "source_ref", "at"})
 	customs := newGenTable("custom_values", []string{"nation_id", "person_id", "field_id", "value"})
-	tables := []*genTable{people, taggings, consents, acts, customs}
+	sigs := newGenTable("signatures", []string{"nation_id", "page_id", "person_id", "signed_at"})
+	subs := newGenTable("topic_subscriptions", []string{"nation_id", "topic_id", "person_id", "status", "at"})
+	tables := []*genTable{people, taggings, consents, acts, customs, sigs, subs}
 	// Ids for at most 3 consents and 3 actions a person, reserved up front
 	// (the SQLite writer is busy inside the write transactions below).
 	consentID, err := db.NextIDs(ctx, nationID, "consents", 3*int64(n))
@@ -141,7 +183,7 @@ func GeneratePeople(ctx context.Context, db *store.DB, nationID int64, n int, op
 			lat, lng = 50.85+(r.Float64()-0.5)*3, 4.35+(r.Float64()-0.5)*4
 		}
 		if !pick(0.3) {
-			support = 1 + r.IntN(5)
+			support = sealed[1+r.IntN(5)]
 		}
 		var postcode string
 		switch {
@@ -187,7 +229,7 @@ func GeneratePeople(ctx context.Context, db *store.DB, nationID int64, n int, op
 		}
 		people.add(nationID, id, "First", "Last", email, email, phone, mobile,
 			birth, []string{"", "f", "m", "x"}[r.IntN(4)], line1, city, postcode, country, lat, lng,
-			support, points, merged, created, created, active)
+			support, points, merged, created, created, active, store.Bool(pick(0.03)))
 		for t, p := range probs {
 			if pick(p) {
 				taggings.add(nationID, id, tagFirst+int64(t), now)
@@ -210,6 +252,20 @@ func GeneratePeople(ctx context.Context, db *store.DB, nationID int64, n int, op
 				}
 				acts.add(nationID, actID, id, types[r.IntN(len(types))], "page", ref, created)
 				actID++
+			}
+		}
+		for pg := range len(GenPageSlugs) + 1 { // the last is the missing page
+			if pick(0.12) {
+				sigs.add(nationID, pageFirst+int64(pg), id, created)
+			}
+		}
+		for tp := range GenTopicSlugs {
+			if pick(0.2) {
+				st := "subscribed"
+				if pick(0.3) {
+					st = "unsubscribed"
+				}
+				subs.add(nationID, topicFirst+int64(tp), id, st, created)
 			}
 		}
 		if pick(0.2) {

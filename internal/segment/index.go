@@ -28,8 +28,19 @@ import (
 // committed before Count starts is therefore always counted.
 //
 // Qualifiers it does not cover, answered by SQL instead: field.NAME (custom
-// fields). Everything else is covered; signed, rsvp, attended, subscribed,
-// donated and donations are constants until their data exists.
+// fields). Everything else is covered; rsvp, attended, donated and donations
+// are constants until their data exists.
+//
+// signed: and subscribed: are bitmaps per page id and per topic id (the
+// people with a signature, the people whose subscription status is
+// 'subscribed'), kept in step through the change log like everything else
+// (internal/pages records the change in the transaction that signs or
+// subscribes). Slugs are resolved to ids when counting, from the pages and
+// topics tables: a page or topic deleted, renamed or re-created (new id)
+// needs no change-log entry for its people.
+//
+// Restricted people (GDPR Art. 18) are kept in their own bitmap, which is
+// subtracted from every answer, as Compile's "p.restricted = 0".
 type Index struct {
 	db       *store.DB
 	nationID int64
@@ -51,6 +62,10 @@ type Index struct {
 	country  map[string]*roaring.Bitmap
 	city     map[string]*roaring.Bitmap
 	postcode map[string]*roaring.Bitmap
+	// signed and subscribed are keyed by the decimal page or topic id.
+	signed     map[string]*roaring.Bitmap
+	subscribed map[string]*roaring.Bitmap
+	restricted *roaring.Bitmap // matches nothing, ever
 
 	birth   []int32 // YYYYMMDD; 0 unknown
 	lat     []float64
@@ -83,20 +98,83 @@ func Covers(e Expr) bool { return !Uses(e, "field") && !Uses(e, "segment") }
 
 // Count counts the people matching e (expanded: no segment:NAME) on today
 // in loc, after catching up with committed writes.
-func (ix *Index) Count(ctx context.Context, e Expr, today time.Time, loc *time.Location) (int64, error) {
+func (ix *Index) Count(ctx context.Context, e Expr, today time.Time, loc *time.Location) (n int64, err error) {
 	if !Covers(e) {
 		return 0, fmt.Errorf("segment: index: filter needs SQL")
 	}
 	if err := ix.Sync(ctx); err != nil {
 		return 0, err
 	}
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
 	if loc == nil {
 		loc = time.UTC
 	}
-	b := ix.eval(e, today.In(loc), loc)
-	return int64(roaring.And(b, ix.all).GetCardinality()), nil
+	q := &query{today: today.In(loc), loc: loc}
+	if Uses(e, "signed") {
+		if q.pages, err = ix.slugIDs(ctx, "pages"); err != nil {
+			return 0, err
+		}
+	}
+	if Uses(e, "subscribed") {
+		if q.topics, err = ix.slugIDs(ctx, "topics"); err != nil {
+			return 0, err
+		}
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return int64(ix.answer(e, q).GetCardinality()), nil
+}
+
+// answer is the people matching e: the live people it selects less the
+// restricted ones. Every index answer goes through here.
+func (ix *Index) answer(e Expr, q *query) *roaring.Bitmap {
+	r := roaring.And(ix.eval(e, q), ix.all)
+	r.AndNot(ix.restricted)
+	return r
+}
+
+// query is what evaluating a filter on the index needs besides the filter:
+// the date and zone, and the current slug → id of pages and topics (nil
+// when the filter does not ask).
+type query struct {
+	today  time.Time
+	loc    *time.Location
+	pages  map[string]string
+	topics map[string]string
+}
+
+// slugIDs reads slug → decimal id of the nation's pages or topics (a few
+// hundred rows at most, by the (nation_id, slug) index).
+func (ix *Index) slugIDs(ctx context.Context, table string) (map[string]string, error) {
+	out := map[string]string{}
+	var id int64
+	var slug string
+	err := ix.scan(ctx, `SELECT id, slug FROM `+table+` WHERE nation_id = ?`, []any{ix.nationID}, []any{&id, &slug}, func() {
+		out[strings.ToLower(slug)] = strconv.FormatInt(id, 10)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("segment: index: read %s: %w", table, err)
+	}
+	return out, nil
+}
+
+// bySlug answers signed: or subscribed: from bitmaps keyed by id, with the
+// current slug → id of the pages or topics; "*" is any of them.
+func bySlug(m map[string]*roaring.Bitmap, ids map[string]string, slug string) *roaring.Bitmap {
+	if slug != "*" {
+		return orEmpty(m[ids[strings.ToLower(slug)]])
+	}
+	var bs []*roaring.Bitmap
+	for _, id := range ids {
+		if b := m[id]; b != nil {
+			bs = append(bs, b)
+		}
+	}
+	return roaring.FastOr(bs...)
+}
+
+// keyed lists the index's bitmaps filed under keys.
+func (ix *Index) keyed() []map[string]*roaring.Bitmap {
+	return []map[string]*roaring.Bitmap{ix.tags, ix.gender, ix.consent, ix.has, ix.country, ix.city, ix.postcode, ix.signed, ix.subscribed}
 }
 
 // Sync builds the index if needed, else applies the changes committed since
@@ -183,8 +261,8 @@ func (ix *Index) Stats(ctx context.Context) (Stats, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	s := Stats{People: int(ix.all.GetCardinality()), Tags: len(ix.tags)}
-	s.Bytes = ix.all.GetSizeInBytes()
-	for _, m := range []map[string]*roaring.Bitmap{ix.tags, ix.gender, ix.consent, ix.has, ix.country, ix.city, ix.postcode} {
+	s.Bytes = ix.all.GetSizeInBytes() + ix.restricted.GetSizeInBytes()
+	for _, m := range ix.keyed() {
 		for k, b := range m {
 			s.Bytes += b.GetSizeInBytes() + uint64(len(k)) + 48
 		}
@@ -209,6 +287,9 @@ func (ix *Index) reset() {
 	ix.country = map[string]*roaring.Bitmap{}
 	ix.city = map[string]*roaring.Bitmap{}
 	ix.postcode = map[string]*roaring.Bitmap{}
+	ix.signed = map[string]*roaring.Bitmap{}
+	ix.subscribed = map[string]*roaring.Bitmap{}
+	ix.restricted = roaring.New()
 	for i := range ix.support {
 		ix.support[i] = roaring.New()
 	}
@@ -233,7 +314,8 @@ func (ix *Index) build(ctx context.Context) error {
 	}
 	ix.apply(l)
 	ix.all.RunOptimize()
-	for _, m := range []map[string]*roaring.Bitmap{ix.tags, ix.gender, ix.consent, ix.has, ix.country, ix.city, ix.postcode} {
+	ix.restricted.RunOptimize()
+	for _, m := range ix.keyed() {
 		for _, b := range m {
 			b.RunOptimize()
 		}
@@ -258,7 +340,8 @@ func (ix *Index) reload(ctx context.Context, ids []int64) error {
 	}
 	if !changed.IsEmpty() {
 		ix.all.AndNot(changed)
-		for _, m := range []map[string]*roaring.Bitmap{ix.tags, ix.gender, ix.consent, ix.has, ix.country, ix.city, ix.postcode} {
+		ix.restricted.AndNot(changed)
+		for _, m := range ix.keyed() {
 			for _, b := range m {
 				b.AndNot(changed)
 			}
@@ -320,9 +403,10 @@ func dateNumber(s string) int32 {
 // for all but a few letters).
 func foldKey(s string) string { return strings.ToLower(s) }
 
-// eval returns the people matching e. The result may be one of the index's
-// own bitmaps: callers never modify it.
-func (ix *Index) eval(e Expr, today time.Time, loc *time.Location) *roaring.Bitmap {
+// eval returns the people matching e, before answer leaves out the
+// restricted ones. The result may be one of the index's own bitmaps:
+// callers never modify it.
+func (ix *Index) eval(e Expr, q *query) *roaring.Bitmap {
 	switch e := e.(type) {
 	case *All:
 		return ix.all
@@ -331,10 +415,10 @@ func (ix *Index) eval(e Expr, today time.Time, loc *time.Location) *roaring.Bitm
 		var nots []*roaring.Bitmap
 		for _, t := range e.Terms {
 			if n, ok := t.(*Not); ok {
-				nots = append(nots, ix.eval(n.X, today, loc))
+				nots = append(nots, ix.eval(n.X, q))
 				continue
 			}
-			bs = append(bs, ix.eval(t, today, loc))
+			bs = append(bs, ix.eval(t, q))
 		}
 		var r *roaring.Bitmap
 		if len(bs) == 0 {
@@ -353,13 +437,13 @@ func (ix *Index) eval(e Expr, today time.Time, loc *time.Location) *roaring.Bitm
 	case *Or:
 		bs := make([]*roaring.Bitmap, len(e.Terms))
 		for i, t := range e.Terms {
-			bs[i] = ix.eval(t, today, loc)
+			bs[i] = ix.eval(t, q)
 		}
 		return roaring.FastOr(bs...)
 	case *Not:
-		return roaring.AndNot(ix.all, ix.eval(e.X, today, loc))
+		return roaring.AndNot(ix.all, ix.eval(e.X, q))
 	case *Qualifier:
-		return ix.qualifier(e, today, loc)
+		return ix.qualifier(e, q)
 	}
 	return roaring.New()
 }
@@ -371,7 +455,8 @@ func orEmpty(b *roaring.Bitmap) *roaring.Bitmap {
 	return b
 }
 
-func (ix *Index) qualifier(q *Qualifier, today time.Time, loc *time.Location) *roaring.Bitmap {
+func (ix *Index) qualifier(q *Qualifier, qc *query) *roaring.Bitmap {
+	today, loc := qc.today, qc.loc
 	switch q.Name {
 	case "tag":
 		return orEmpty(ix.tags[TagKey(q.Value)])
@@ -405,7 +490,11 @@ func (ix *Index) qualifier(q *Qualifier, today time.Time, loc *time.Location) *r
 			}
 		}
 		return roaring.FastOr(bs...)
-	case "signed", "rsvp", "attended", "subscribed":
+	case "signed":
+		return bySlug(ix.signed, qc.pages, q.Value)
+	case "subscribed":
+		return bySlug(ix.subscribed, qc.topics, q.Value)
+	case "rsvp", "attended":
 		return roaring.New()
 	case "donated", "donations":
 		if q.Cmp.Match(0) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -15,7 +16,8 @@ import (
 // people, five million taggings, a million and a half consent entries) in
 // a few seconds, so loading is shaped for throughput:
 //
-//   - four streaming queries (people, taggings, consents, actions), each in
+//   - six streaming queries (people, taggings, consents, actions,
+//     signatures, subscriptions), each in
 //     primary-key or index order so that neither engine sorts, run
 //     concurrently on separate connections (SQLite has a pool of readers);
 //   - rows are scanned into reused variables (sql.RawBytes for text), text
@@ -123,11 +125,17 @@ type actionRows struct {
 
 // loaded is everything the loaders read.
 type loaded struct {
-	people   personRows
-	tags     keyedRows
-	consents keyedRows
-	actions  actionRows
+	people     personRows
+	tags       keyedRows
+	consents   keyedRows
+	actions    actionRows
+	signed     keyedRows // by decimal page id
+	subscribed keyedRows // by decimal topic id
 }
+
+// restrictedBit is the bit of personRows.has that marks a restricted
+// person (the four has: flags are bits 0-3).
+const restrictedBit = 1 << 4
 
 // loadAll reads the people of ids (the whole nation when ids is nil). A
 // whole nation is read by the four loaders at once.
@@ -138,6 +146,14 @@ func (ix *Index) loadAll(ctx context.Context, ids []int64, concurrent bool) (*lo
 		func() error { return ix.loadTags(ctx, ids, &l.tags) },
 		func() error { return ix.loadConsents(ctx, ids, &l.consents) },
 		func() error { return ix.loadActions(ctx, ids, &l.actions) },
+		func() error {
+			return ix.loadByID(ctx, ids, &l.signed, "signatures",
+				`SELECT person_id, page_id FROM signatures WHERE nation_id = ?`)
+		},
+		func() error {
+			return ix.loadByID(ctx, ids, &l.subscribed, "subscriptions",
+				`SELECT person_id, topic_id FROM topic_subscriptions WHERE nation_id = ? AND status = 'subscribed'`)
+		},
 	}
 	errs := make([]error, len(steps))
 	if concurrent {
@@ -170,16 +186,28 @@ func (ix *Index) loadPeople(ctx context.Context, ids []int64, out *personRows) e
 		id, has, points, created, active int64
 		birth                            sql.RawBytes
 		text                             [nTextCols]sql.RawBytes
-		support                          sql.NullInt64
+		support                          sql.RawBytes // sealed (internal/crypt)
 		lat, lng                         sql.NullFloat64
+		unopened                         int
 	)
+	// The index holds support levels in the clear, in memory only: the
+	// stored values are sealed under the nation's key, five possible values.
+	levels, err := SealedSupport(ctx, ix.db, ix.nationID)
+	if err != nil {
+		return err
+	}
+	level := make(map[string]uint8, 5)
+	for l := 1; l <= 5; l++ {
+		level[levels[l]] = uint8(l)
+	}
 	dest := []any{&id, &birth, &text[colGender], &support, &lat, &lng, &text[colPostcode], &text[colCity], &text[colCountry],
 		&has, &points, &created, &active}
-	err := eachChunk(ids, func(in func(string) string, args []any) error {
+	err = eachChunk(ids, func(in func(string) string, args []any) error {
 		// has: one small integer instead of four strings.
-		return ix.scan(ctx, `SELECT id, birth_date, gender, support_level, home_lat, home_lng, home_postcode, home_city, home_country,
+		return ix.scan(ctx, `SELECT id, birth_date, gender, support_level_enc, home_lat, home_lng, home_postcode, home_city, home_country,
 			CASE WHEN email_norm <> '' THEN 1 ELSE 0 END + CASE WHEN phone_e164 <> '' THEN 2 ELSE 0 END +
-			CASE WHEN mobile_e164 <> '' THEN 4 ELSE 0 END + CASE WHEN home_line1 <> '' THEN 8 ELSE 0 END,
+			CASE WHEN mobile_e164 <> '' THEN 4 ELSE 0 END + CASE WHEN home_line1 <> '' THEN 8 ELSE 0 END +
+			CASE WHEN restricted <> 0 THEN 16 ELSE 0 END,
 			points, created_at, last_activity_at
 			FROM people WHERE nation_id = ? AND merged_into = 0`+in("id")+` ORDER BY nation_id, id`,
 			append([]any{ix.nationID}, args...), dest, func() {
@@ -191,9 +219,9 @@ func (ix *Index) loadPeople(ctx context.Context, ids []int64, out *personRows) e
 					out.lat, out.lng = append(out.lat, math.NaN()), append(out.lng, math.NaN())
 				}
 				out.created, out.active, out.points = append(out.created, created), append(out.active, active), append(out.points, points)
-				s := uint8(0)
-				if support.Valid && support.Int64 >= 1 && support.Int64 <= 5 {
-					s = uint8(support.Int64)
+				s, ok := level[string(support)]
+				if !ok && len(support) > 0 {
+					unopened++
 				}
 				out.support = append(out.support, s)
 				out.has = append(out.has, uint8(has))
@@ -204,6 +232,9 @@ func (ix *Index) loadPeople(ctx context.Context, ids []int64, out *personRows) e
 	})
 	if err != nil {
 		return fmt.Errorf("segment: index: load people: %w", err)
+	}
+	if unopened > 0 {
+		return fmt.Errorf("segment: index: %d support levels do not open under the nation key", unopened)
 	}
 	return nil
 }
@@ -303,6 +334,31 @@ func (ix *Index) loadActions(ctx context.Context, ids []int64, out *actionRows) 
 	return nil
 }
 
+// loadByID files people under the decimal id of the second column of q
+// (signatures by page, subscriptions by topic), reading by the
+// (nation_id, person_id) index of the table.
+func (ix *Index) loadByID(ctx context.Context, ids []int64, out *keyedRows, what, q string) error {
+	byID := map[int64]int{}
+	var pid, key int64
+	err := eachChunk(ids, func(in func(string) string, args []any) error {
+		return ix.scan(ctx, q+in("person_id")+` ORDER BY nation_id, person_id`, append([]any{ix.nationID}, args...),
+			[]any{&pid, &key}, func() {
+				i, ok := byID[key]
+				if !ok {
+					i = len(out.keys)
+					byID[key] = i
+					out.keys = append(out.keys, strconv.FormatInt(key, 10))
+					out.lists = append(out.lists, nil)
+				}
+				out.add(i, pid)
+			})
+	})
+	if err != nil {
+		return fmt.Errorf("segment: index: load %s: %w", what, err)
+	}
+	return nil
+}
+
 // scan runs q and, for each row, scans into dest and calls fn.
 func (ix *Index) scan(ctx context.Context, q string, args, dest []any, fn func()) error {
 	rows, err := ix.db.Query(ctx, q, args...)
@@ -379,8 +435,12 @@ func (ix *Index) apply(l *loaded) {
 	// Support levels and has: flags.
 	var support [6][]uint32
 	var has [len(hasNames)][]uint32
+	var restricted []uint32
 	for i := range pr.ids {
 		p := posOf(i)
+		if pr.has[i]&restrictedBit != 0 {
+			restricted = append(restricted, p)
+		}
 		if s := pr.support[i]; s != 0 {
 			support[s] = append(support[s], p)
 		}
@@ -393,6 +453,7 @@ func (ix *Index) apply(l *loaded) {
 	for s := 1; s <= 5; s++ {
 		ix.support[s].AddMany(support[s])
 	}
+	ix.restricted.AddMany(restricted)
 	for b, name := range hasNames {
 		if len(has[b]) > 0 {
 			bitmapOf(ix.has, name).AddMany(has[b])
@@ -421,7 +482,7 @@ func (ix *Index) apply(l *loaded) {
 	for _, kr := range []struct {
 		rows *keyedRows
 		m    map[string]*roaring.Bitmap
-	}{{&l.tags, ix.tags}, {&l.consents, ix.consent}} {
+	}{{&l.tags, ix.tags}, {&l.consents, ix.consent}, {&l.signed, ix.signed}, {&l.subscribed, ix.subscribed}} {
 		var buf []uint32
 		for i, key := range kr.rows.keys {
 			buf = buf[:0]

@@ -446,7 +446,8 @@ func (s *Service) ReadyToMoveUp(ctx context.Context, nationID int64, limit, offs
 		cur.WriteString(" WHEN ? THEN " + strconv.Itoa(i))
 		curArgs = append(curArgs, rg.Key)
 	}
-	cur.WriteString(" END, CASE")
+	cur.WriteString(" END, ")
+	computed := 0
 	for i := len(rungs) - 1; i > 0; i-- {
 		if rungs[i].Manual {
 			continue
@@ -455,10 +456,18 @@ func (s *Service) ReadyToMoveUp(ctx context.Context, nationID int64, limit, offs
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("rung %q: %w", rungs[i].Key, err)
 		}
+		if computed == 0 {
+			cur.WriteString("CASE")
+		}
+		computed++
 		cur.WriteString(" WHEN (" + w + ") THEN " + strconv.Itoa(i))
 		curArgs = append(curArgs, a...)
 	}
-	cur.WriteString(" ELSE 0 END)")
+	if computed > 0 {
+		cur.WriteString(" ELSE 0 END)")
+	} else { // every rung above the bottom is manual: "CASE ELSE" is no SQL
+		cur.WriteString("0)")
+	}
 
 	var parts []string
 	var args []any

@@ -139,7 +139,13 @@ func (s *Service) prepare(ctx context.Context, nationID int64, text string) (Exp
 			return nil, Env{}, err
 		}
 	}
-	return e, Env{Engine: s.db.Engine, NationID: nationID, Today: s.opts.Now(), Loc: loc}, nil
+	env := Env{Engine: s.db.Engine, NationID: nationID, Today: s.opts.Now(), Loc: loc}
+	if Uses(e, "support") {
+		if env.Support, err = SealedSupport(ctx, s.db, nationID); err != nil {
+			return nil, Env{}, err
+		}
+	}
+	return e, env, nil
 }
 
 // Person is one row of a segment's list: enough to show and link it.

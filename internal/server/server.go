@@ -50,6 +50,9 @@ type Deps struct {
 	// Jobs is the background queue (built by cmd/muster with every domain's
 	// handlers); nil gives a queue with none, for enqueueing only.
 	Jobs *jobs.Queue
+	// PageLimits are the public forms' rate limits (zero: the defaults);
+	// muster bench petition turns them off.
+	PageLimits pages.Limits
 }
 
 // Server is the assembled application.
@@ -162,6 +165,7 @@ func New(d Deps) (*Server, error) {
 
 	peopleHandlers := peopleweb.NewHandlers(peopleweb.Deps{
 		DB: d.DB, People: newPeople(), Auth: authStore, Guard: guard, Renderer: renderer, Log: d.Log,
+		Scope: privacyScope{s},
 	})
 	peopleHandlers.Register(mux)
 
@@ -181,7 +185,7 @@ func New(d Deps) (*Server, error) {
 	pageHandlers := pages.NewHandlers(pages.Deps{
 		Store: s.Pages, Forms: &pages.Forms{Pages: s.Pages, People: newPeople(), Automation: s.Automail},
 		Nations: nations, Guard: guard, Renderer: renderer, Site: siteHandlers, Log: d.Log,
-		BaseURL: d.Config.BaseURL, TrustProxy: d.Config.TrustProxy,
+		BaseURL: d.Config.BaseURL, TrustProxy: d.Config.TrustProxy, Limits: d.PageLimits,
 	})
 	pageHandlers.Register(mux)
 	siteHandlers.Home = pageHandlers
@@ -219,6 +223,8 @@ func New(d Deps) (*Server, error) {
 		Renderer: renderer, Log: d.Log, BaseURL: mailCfg.BaseURL, TrustProxy: d.Config.TrustProxy,
 	})
 	s.PrivacyWeb.Register(mux)
+	// Retention, the Art. 30 record, audit presets, breach draft, volunteers' scopes.
+	privacy.NewRegisterHandlers(s.PrivacyWeb, privacy.Setup{SMTPURL: mailCfg.SMTPURL, BaseURL: mailCfg.BaseURL}).Register(mux)
 
 	// Themes, cloning, the parent's roll-up and custom domains.
 	themeDefaults, err := theme.LoadDefaults(assets.FS)
@@ -341,4 +347,12 @@ func cacheStatic(next http.Handler) http.Handler {
 func NewAutomail(db *store.DB, b *broadcast.Service, q *jobs.Queue, bundle *i18n.Bundle, m *config.Mail, log *slog.Logger) *automail.Service {
 	return automail.New(automail.Deps{DB: db, Broadcasts: b, Pages: pages.NewStore(db), People: people.NewStore(db), Jobs: q,
 		Bundle: bundle, Key: m.SecretKey, BaseURL: m.BaseURL, Log: log})
+}
+
+// privacyScope gives the people pages the volunteers' scopes kept by
+// s.Privacy (assembled after them; used only while serving).
+type privacyScope struct{ s *Server }
+
+func (p privacyScope) PeopleScope(ctx context.Context, nationID, userID int64) (string, []any, bool, bool, error) {
+	return p.s.Privacy.PeopleScope(ctx, nationID, userID)
 }

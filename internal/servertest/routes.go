@@ -88,6 +88,7 @@ func NationRoutes() []Route {
 		{Method: "GET", Path: "/admin/{nation}/pages/{page}/preview"},
 		{Method: "POST", Path: "/admin/{nation}/pages/{page}/publish"},
 		{Method: "POST", Path: "/admin/{nation}/pages/{page}/unpublish"},
+		{Method: "GET", Path: "/admin/{nation}/pages/{page}/submissions"},
 		{Method: "GET", Path: "/admin/{nation}/pages/{page}/delete"},
 		{Method: "POST", Path: "/admin/{nation}/pages/{page}/delete", Form: url.Values{"confirm": {"yes"}}},
 		{Method: "GET", Path: "/admin/{nation}/topics"},
@@ -129,6 +130,19 @@ func NationRoutes() []Route {
 		// the other nation by internal/privacy's TestAdminIsolation.
 		{Method: "GET", Path: "/admin/{nation}/privacy/requests"},
 		{Method: "POST", Path: "/admin/{nation}/privacy/requests", Form: url.Values{"kind": {"access"}, "channel": {"post"}, "contact": {"probe-privacy@example.org"}}},
+		// retention, registers and volunteers' scopes (internal/privacy,
+		// admin_registers.go); a rule of the other nation is probed by
+		// internal/privacy's TestRegistersIsolation.
+		{Method: "GET", Path: "/admin/{nation}/privacy/retention"},
+		{Method: "POST", Path: "/admin/{nation}/privacy/retention", Form: url.Values{"kind": {"prospects"}, "months": {"12"}}},
+		{Method: "POST", Path: "/admin/{nation}/privacy/retention/apply"},
+		{Method: "GET", Path: "/admin/{nation}/privacy/record"},
+		{Method: "GET", Path: "/admin/{nation}/privacy/record.md"},
+		{Method: "GET", Path: "/admin/{nation}/privacy/record.json"},
+		{Method: "GET", Path: "/admin/{nation}/privacy/breach"},
+		{Method: "POST", Path: "/admin/{nation}/privacy/breach.txt", Form: url.Values{"nature": {"probe"}, "people": {"1"}}},
+		{Method: "GET", Path: "/admin/{nation}/privacy/volunteers"},
+		{Method: "POST", Path: "/admin/{nation}/privacy/volunteers", Form: url.Values{"user": {"{user}"}, "filter": {"tag:probe"}}},
 
 		// cloning, roll-up, custom domains (internal/clone) and theme
 		// overrides (internal/theme).

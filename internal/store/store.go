@@ -50,6 +50,10 @@ type DB struct {
 	w *sql.DB // writes and write transactions
 	r *sql.DB // reads; the same pool as w on PostgreSQL
 
+	// Keys is the keyring that encrypts opinion fields (a *crypt.Keyring,
+	// set by crypt.Attach after Open; any to keep store free of crypt).
+	Keys any
+
 	idMu    sync.Mutex
 	idCache map[idKey]*idBlock
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/store"
 )
 
@@ -49,6 +50,9 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	}
 }
 
+// TestMasterKey is the master key storetest attaches to every database.
+func TestMasterKey() []byte { return []byte("muster-test-master-key-32-bytes!") }
+
 // Open returns a fresh migrated database on engine, closed when the test ends.
 func Open(t testing.TB, engine store.Engine) *store.DB {
 	t.Helper()
@@ -61,6 +65,9 @@ func Open(t testing.TB, engine store.Engine) *store.DB {
 	t.Cleanup(func() { db.Close() })
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatalf("storetest: migrate %s: %v", engine, err)
+	}
+	if _, err := crypt.Attach(ctx, db, &crypt.Master{Key: TestMasterKey()}); err != nil {
+		t.Fatalf("storetest: attach keys %s: %v", engine, err)
 	}
 	return db
 }

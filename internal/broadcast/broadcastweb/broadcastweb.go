@@ -186,7 +186,9 @@ func (h *Handlers) renderCompose(w http.ResponseWriter, r *http.Request, s *auth
 }
 
 func (h *Handlers) newForm(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	h.renderCompose(w, r, s, http.StatusOK, &composeData{Action: base(s) + "/new", Draft: broadcast.Draft{Format: "md", Basis: broadcast.BasisConsent}})
+	// ?filter= comes from the segments page's "message this segment".
+	d := broadcast.Draft{Format: "md", Basis: broadcast.BasisConsent, Filter: r.URL.Query().Get("filter")}
+	h.renderCompose(w, r, s, http.StatusOK, &composeData{Action: base(s) + "/new", Draft: d})
 }
 
 func (h *Handlers) create(w http.ResponseWriter, r *http.Request, s *auth.Staff) {

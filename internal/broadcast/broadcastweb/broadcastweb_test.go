@@ -159,6 +159,14 @@ func TestComposeAndSend(t *testing.T) {
 		if res := c.Get(base); res.Status != http.StatusOK || !res.Has(`href="/admin/parti/broadcasts/new"`) {
 			t.Fatalf("list: %d", res.Status)
 		}
+		// "Message this segment" on the segments page opens the compose form
+		// with the segment's filter filled in.
+		if res := c.Get("/admin/parti/segments?q=" + url.QueryEscape("tag:news -tag:x")); !res.Has(`href="/admin/parti/broadcasts/new?filter=tag%3anews%20-tag%3ax"`) {
+			t.Errorf("segments page lacks the message link:\n%s", excerpt(res.Body, "message-segment"))
+		}
+		if res := c.Get(base + "/new?filter=" + url.QueryEscape("tag:news -tag:x")); !res.Has(`value="tag:news -tag:x"`) {
+			t.Errorf("compose form does not carry the segment's filter")
+		}
 		// A broken template is refused on save, naming its line.
 		res := c.PostForm(base+"/new", url.Values{"subject": {"Hello"}, "filter": {"tag:news"},
 			"body": {"Line one\n\nHello {{ frist_name }}"}})

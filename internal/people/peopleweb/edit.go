@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/muster-org/muster/internal/changes"
+	"github.com/muster-org/muster/internal/crypt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -167,9 +168,15 @@ func (h *Handlers) update(ctx context.Context, s *auth.Staff, p *people.Person, 
 	if p.Home.Lat != nil && p.Home.Lng != nil && !contains(changed, "home_address") {
 		lat, lng = *p.Home.Lat, *p.Home.Lng
 	}
+	// The support level is stored sealed under the nation's key
+	// (internal/crypt); the key is fetched before the transaction.
+	key, err := crypt.NationKeyOf(ctx, h.DB, n)
+	if err != nil {
+		return fmt.Errorf("peopleweb: nation key: %w", err)
+	}
 	var support any
 	if in.Support > 0 {
-		support = in.Support
+		support = key.SealSupport(in.Support)
 	}
 	email, emailNorm := "", ""
 	if len(in.Emails) > 0 {
@@ -179,7 +186,7 @@ func (h *Handlers) update(ctx context.Context, s *auth.Staff, p *people.Person, 
 	if in.First != "" && in.Last != "" && in.Home.Postcode != "" {
 		nameKey = strings.ToLower(in.First) + "|" + strings.ToLower(in.Last) + "|" + strings.ToLower(in.Home.Postcode)
 	}
-	err := h.DB.InTx(ctx, func(tx *store.Tx) error {
+	err = h.DB.InTx(ctx, func(tx *store.Tx) error {
 		if err := mustBeLive(ctx, tx, n, p.ID); err != nil {
 			return err
 		}
@@ -200,7 +207,7 @@ func (h *Handlers) update(ctx context.Context, s *auth.Staff, p *people.Person, 
 			work_phone = ?, work_phone_e164 = ?, work_phone_invalid = ?,
 			birth_date = ?, gender = ?, language = ?,
 			home_line1 = ?, home_line2 = ?, home_city = ?, home_postcode = ?, home_region = ?, home_country = ?,
-			home_lat = ?, home_lng = ?, support_level = ?, relationship = ?, name_key = ?,
+			home_lat = ?, home_lng = ?, support_level_enc = ?, relationship = ?, name_key = ?,
 			updated_at = ?, last_activity_at = ?
 			WHERE nation_id = ? AND id = ?`,
 			in.Prefix, in.First, in.Middle, in.Last, email, emailNorm,

@@ -8,6 +8,7 @@
 package peopleweb
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -27,6 +28,16 @@ type Deps struct {
 	Guard    *auth.Guard
 	Renderer *web.Renderer
 	Log      *slog.Logger
+	// Scope limits what volunteers see (internal/privacy implements it);
+	// nil keeps volunteers out of the people pages.
+	Scope Scoper
+}
+
+// Scoper says what a volunteer may see: a condition on people p (with its
+// arguments) selecting the people of their scope, and whether sensitive
+// fields (support level, sensitive tags, notes) and exports are granted.
+type Scoper interface {
+	PeopleScope(ctx context.Context, nationID, userID int64) (where string, args []any, sensitive, export bool, err error)
 }
 
 // Handlers serves the people pages.
@@ -45,10 +56,20 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	org := func(fn func(http.ResponseWriter, *http.Request, *auth.Staff)) http.Handler {
 		return h.Guard.Nation(auth.RoleOrganizer, fn)
 	}
-	mux.Handle("GET /admin/{nation}/people", org(h.list))
+	// Volunteers reach the list and profiles, limited to their scope.
+	vol := func(fn func(http.ResponseWriter, *http.Request, *auth.Staff)) http.Handler {
+		return h.Guard.Nation(auth.RoleVolunteer, func(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
+			if s.Role == auth.RoleVolunteer && h.Scope == nil {
+				http.NotFound(w, r)
+				return
+			}
+			fn(w, r, s)
+		})
+	}
+	mux.Handle("GET /admin/{nation}/people", vol(h.list))
 	mux.Handle("GET /admin/{nation}/people/new", org(h.newForm))
 	mux.Handle("POST /admin/{nation}/people/new", org(h.newSubmit))
-	mux.Handle("GET /admin/{nation}/people/{id}", org(h.profile))
+	mux.Handle("GET /admin/{nation}/people/{id}", vol(h.profile))
 	mux.Handle("GET /admin/{nation}/people/{id}/edit", org(h.editForm))
 	mux.Handle("POST /admin/{nation}/people/{id}/edit", org(h.editSubmit))
 	mux.Handle("POST /admin/{nation}/people/{id}/tags", org(h.tagAdd))
@@ -63,6 +84,26 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	mux.Handle("POST /admin/{nation}/people/merges/{merge}/undo", org(h.undo))
 
 	mux.Handle("GET /admin/{nation}/audit", h.Guard.Nation(auth.RoleAdmin, h.audit))
+}
+
+// scope is a volunteer's view of the people: nil for organizers and
+// administrators, who see everyone.
+type scope struct {
+	where     string
+	args      []any
+	sensitive bool
+}
+
+// scopeOf returns the staff member's scope (nil: not a volunteer).
+func (h *Handlers) scopeOf(r *http.Request, s *auth.Staff) (*scope, error) {
+	if s.Role != auth.RoleVolunteer {
+		return nil, nil
+	}
+	where, args, sensitive, _, err := h.Scope.PeopleScope(r.Context(), s.Nation.ID, s.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &scope{where: "id IN (SELECT p.id FROM people p WHERE " + where + ")", args: args, sensitive: sensitive}, nil
 }
 
 // view starts a control-panel view inside the staff member's nation.

@@ -42,12 +42,21 @@ type listRow struct {
 // Store.Search orders by name only and returns neither time; once it takes
 // an order, this query can go (a test keeps both in agreement meanwhile).
 func listPeople(ctx context.Context, db *store.DB, nationID int64, query, sort string, offset int) ([]listRow, bool, error) {
+	return listPeopleIn(ctx, db, nationID, nil, query, sort, offset)
+}
+
+// listPeopleIn is listPeople within a volunteer's scope (nil: everyone).
+func listPeopleIn(ctx context.Context, db *store.DB, nationID int64, sc *scope, query, sort string, offset int) ([]listRow, bool, error) {
 	order, ok := sorts[sort]
 	if !ok {
 		order = sorts["name"]
 	}
 	where := []string{"nation_id = ?", "merged_into = 0"}
 	args := []any{nationID}
+	if sc != nil {
+		where = append(where, sc.where)
+		args = append(args, sc.args...)
+	}
 	for _, w := range strings.Fields(strings.ToLower(query)) {
 		if len(where) > 10 {
 			break
@@ -111,9 +120,14 @@ func digitsOnly(s string) string {
 
 // countPeople counts the nation's people (not merged away), for the empty
 // state and the heading.
-func countPeople(ctx context.Context, db *store.DB, nationID int64) (int64, error) {
+func countPeople(ctx context.Context, db *store.DB, nationID int64, sc *scope) (int64, error) {
 	var n int64
-	err := db.QueryRow(ctx, `SELECT COUNT(*) FROM people WHERE nation_id = ? AND merged_into = 0`, nationID).Scan(&n)
+	q, args := `SELECT COUNT(*) FROM people WHERE nation_id = ? AND merged_into = 0`, []any{nationID}
+	if sc != nil {
+		q += " AND " + sc.where
+		args = append(args, sc.args...)
+	}
+	err := db.QueryRow(ctx, q, args...).Scan(&n)
 	if err != nil && err != sql.ErrNoRows {
 		return 0, fmt.Errorf("peopleweb: count people: %w", err)
 	}
@@ -151,12 +165,17 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	if page < 1 || page > 1_000_000 {
 		page = 1
 	}
-	rows, more, err := listPeople(ctx, h.DB, s.Nation.ID, query, sort, (page-1)*PageSize)
+	sc, err := h.scopeOf(r, s)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	total, err := countPeople(ctx, h.DB, s.Nation.ID)
+	rows, more, err := listPeopleIn(ctx, h.DB, s.Nation.ID, sc, query, sort, (page-1)*PageSize)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	total, err := countPeople(ctx, h.DB, s.Nation.ID, sc)
 	if err != nil {
 		h.fail(w, r, err)
 		return

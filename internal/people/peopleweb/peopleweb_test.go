@@ -519,6 +519,9 @@ func TestAuditLogFilters(t *testing.T) {
 	})
 }
 
+// TestVolunteerGets404 checks that a volunteer without an assigned scope
+// sees nobody (internal/privacy tests volunteers with a scope) and reaches
+// none of the editing pages.
 func TestVolunteerGets404(t *testing.T) {
 	servertest.Each(t, func(t *testing.T, s *servertest.Server) {
 		e := setup(t, s, "vol")
@@ -527,7 +530,10 @@ func TestVolunteerGets404(t *testing.T) {
 		c := s.Client()
 		c.Login(v.Email, servertest.Password)
 		p := fmt.Sprintf("%s/%d", e.base, id)
-		for _, path := range []string{e.base, p, p + "/edit", e.base + "/new", e.base + "/duplicates", "/admin/vol/audit"} {
+		if res := c.Get(e.base); res.Status != 200 || res.Has("Volunteerless") {
+			t.Errorf("volunteer without scope, list: %d", res.Status)
+		}
+		for _, path := range []string{p, p + "/edit", e.base + "/new", e.base + "/duplicates", "/admin/vol/audit"} {
 			if res := c.Get(path); res.Status != 404 || res.Has("Volunteerless") {
 				t.Errorf("volunteer GET %s: %d", path, res.Status)
 			}
@@ -538,8 +544,8 @@ func TestVolunteerGets404(t *testing.T) {
 		if len(e.get(t, id).Tags) != 0 {
 			t.Errorf("volunteer tagged someone")
 		}
-		if res := c.Get("/admin/vol/"); res.Has(`href="/admin/vol/people"`) {
-			t.Errorf("volunteer's dashboard links to people")
+		if res := c.Get("/admin/vol/"); res.Has(`href="/admin/vol/people/new"`) {
+			t.Errorf("volunteer's dashboard links to adding people")
 		}
 	})
 }

@@ -32,6 +32,8 @@ type profilePage struct {
 	Notice       string
 	Error        string
 	IsAdmin      bool
+	// ReadOnly is a volunteer's view: no edit, tag or note forms.
+	ReadOnly bool
 }
 
 type phoneRow struct {
@@ -147,7 +149,23 @@ func (h *Handlers) profileView(r *http.Request, s *auth.Staff, p *people.Person,
 		Tag:          field{Name: "tag", Label: v.T("people.tags.add_label"), Type: "text", Error: fe["tag"]},
 		Note:         field{Name: "note", Label: v.T("people.notes.label"), Error: fe["note"]},
 	}
-	if p.SupportLevel > 0 {
+	// A volunteer without the grant never sees opinion data: support
+	// level, sensitive tags, notes, and the details of timeline entries
+	// (which may name a tag or a changed value).
+	hide := false
+	if s.Role == auth.RoleVolunteer {
+		d.ReadOnly = true
+		sc, err := h.scopeOf(r, s)
+		if err != nil {
+			return nil, err
+		}
+		if hide = !sc.sensitive; hide {
+			if d.P, err = h.withoutSensitiveTags(r, s, p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if p.SupportLevel > 0 && !hide {
 		d.Support = v.T("people.support." + strconv.Itoa(p.SupportLevel))
 	}
 	if len(fe) > 0 {
@@ -198,6 +216,12 @@ func (h *Handlers) profileView(r *http.Request, s *auth.Staff, p *people.Person,
 		return nil, err
 	}
 	for _, a := range acts {
+		if hide && a.Type == "note" {
+			continue
+		}
+		if hide {
+			a.Details = ""
+		}
 		row := activityRow{Type: label(v, has, "people.activity.", a.Type), Source: sourceText(v, a.Source, staff), Details: a.Details, At: a.At}
 		for _, f := range a.Fields {
 			row.Fields = append(row.Fields, fieldLabel(v, has, f))
@@ -210,6 +234,9 @@ func (h *Handlers) profileView(r *http.Request, s *auth.Staff, p *people.Person,
 		return nil, err
 	}
 	for f, pv := range prov {
+		if hide && f == "support_level" {
+			continue
+		}
 		d.Provenance = append(d.Provenance, provenanceRow{Field: fieldLabel(v, has, f), Source: sourceText(v, pv.Source, staff), At: pv.At})
 	}
 	sort.Slice(d.Provenance, func(i, j int) bool { return d.Provenance[i].Field < d.Provenance[j].Field })
@@ -313,6 +340,22 @@ func (h *Handlers) profile(w http.ResponseWriter, r *http.Request, s *auth.Staff
 		http.Redirect(w, r, h.profileURL(s, p.MergedInto), http.StatusSeeOther)
 		return
 	}
+	// A volunteer sees only the people of their scope; others do not exist.
+	if sc, err := h.scopeOf(r, s); err != nil {
+		h.fail(w, r, err)
+		return
+	} else if sc != nil {
+		var n int
+		if err := h.DB.QueryRow(r.Context(), `SELECT COUNT(*) FROM people WHERE nation_id = ? AND id = ? AND `+sc.where,
+			append([]any{s.Nation.ID, p.ID}, sc.args...)...).Scan(&n); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if n == 0 {
+			http.NotFound(w, r)
+			return
+		}
+	}
 	if err := h.People.Audit(r.Context(), s.Nation.ID, s.User.ID, "person.view", "person", p.ID); err != nil {
 		h.fail(w, r, err)
 		return
@@ -323,4 +366,34 @@ func (h *Handlers) profile(w http.ResponseWriter, r *http.Request, s *auth.Staff
 		return
 	}
 	h.render(w, r, http.StatusOK, "people_profile", v)
+}
+
+// withoutSensitiveTags returns a copy of the person without the tags marked
+// sensitive (political opinion), for volunteers without the grant.
+func (h *Handlers) withoutSensitiveTags(r *http.Request, s *auth.Staff, p *people.Person) (*people.Person, error) {
+	rows, err := h.DB.Query(r.Context(), `SELECT key FROM tags WHERE nation_id = ? AND sensitive = 1`, s.Nation.ID)
+	if err != nil {
+		return nil, fmt.Errorf("peopleweb: sensitive tags: %w", err)
+	}
+	defer rows.Close()
+	sensitive := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("peopleweb: sensitive tags: %w", err)
+		}
+		sensitive[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("peopleweb: sensitive tags: %w", err)
+	}
+	cp := *p
+	cp.Tags = nil
+	for _, t := range p.Tags {
+		if _, key := people.NormaliseTag(t); !sensitive[key] {
+			cp.Tags = append(cp.Tags, t)
+		}
+	}
+	cp.SupportLevel = 0
+	return &cp, nil
 }

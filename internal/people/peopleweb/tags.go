@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/muster-org/muster/internal/auth"
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/store"
 )
@@ -159,12 +160,18 @@ func (h *Handlers) noteAdd(w http.ResponseWriter, r *http.Request, s *auth.Staff
 		h.renderProfileErrors(w, r, s, p, fieldErrors{"note": v.T("people.err.too_long", maxNote)})
 		return
 	}
+	// Notes are opinion data: stored sealed under the nation's key.
+	key, err := crypt.NationKeyOf(r.Context(), h.DB, s.Nation.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	now := time.Now().UnixMilli()
-	err := h.DB.InTx(r.Context(), func(tx *store.Tx) error {
+	err = h.DB.InTx(r.Context(), func(tx *store.Tx) error {
 		if err := mustBeLive(r.Context(), tx, s.Nation.ID, p.ID); err != nil {
 			return err
 		}
-		return touch(r.Context(), tx, s, p.ID, "note", note, "person.note", now)
+		return touch(r.Context(), tx, s, p.ID, "note", key.SealNote(note), "person.note", now)
 	})
 	if err != nil {
 		h.fail(w, r, err)

@@ -1,0 +1,468 @@
+package crypt
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/muster-org/muster/internal/store"
+)
+
+// ErrMasterKey is returned when the master key does not open the nation keys
+// held in the database: the wrong MUSTER_MASTER_KEY_FILE, or none.
+var ErrMasterKey = errors.New("crypt: the master key does not open this database's nation keys: " +
+	"set MUSTER_MASTER_KEY_FILE to the organisation's master key (the one this database was created with)")
+
+// EnvKeyFile names the environment variable giving the master key file.
+const EnvKeyFile = "MUSTER_MASTER_KEY_FILE"
+
+// Master is a loaded master key and where it came from.
+type Master struct {
+	Key  []byte
+	Path string
+	// Generated is set when no key was configured and a new one was written
+	// into the data directory: it must be backed up apart from the database.
+	Generated bool
+}
+
+// ReadKeyFile reads a key file: 32 raw bytes, or their base64 (standard or
+// URL alphabet, padded or not, surrounding space ignored).
+func ReadKeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: read master key file: %w", err)
+	}
+	k, err := ParseKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// ParseKey parses the contents of a key file.
+func ParseKey(b []byte) ([]byte, error) {
+	if len(b) == KeySize {
+		return append([]byte(nil), b...), nil
+	}
+	s := strings.TrimSpace(string(b))
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(s); err == nil && len(k) == KeySize {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("a master key is %d random bytes, raw or in base64", KeySize)
+}
+
+// LoadMaster returns the master key named by MUSTER_MASTER_KEY_FILE (env
+// reads the environment; nil means os.Getenv) or else the file master.key in
+// the data directory, generating the latter (0600) when absent with a loud
+// warning: a key kept next to the database protects nothing against the theft
+// of the whole directory, and losing it loses every opinion field.
+func LoadMaster(env func(string) string, dataDir string, log *slog.Logger) (*Master, error) {
+	if env == nil {
+		env = os.Getenv
+	}
+	if p := strings.TrimSpace(env(EnvKeyFile)); p != "" {
+		k, err := ReadKeyFile(p)
+		if err != nil {
+			return nil, err
+		}
+		return &Master{Key: k, Path: p}, nil
+	}
+	if dataDir == "" {
+		return nil, fmt.Errorf("crypt: no %s and no data directory to keep a master key in", EnvKeyFile)
+	}
+	p := filepath.Join(dataDir, "master.key")
+	if k, err := ReadKeyFile(p); err == nil {
+		return &Master{Key: k, Path: p}, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k := make([]byte, KeySize)
+	if _, err := rand.Read(k); err != nil {
+		return nil, fmt.Errorf("crypt: generate master key: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("crypt: create data directory: %w", err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: write master key: %w", err)
+	}
+	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return nil, fmt.Errorf("crypt: write master key: %w", werr)
+	}
+	m := &Master{Key: k, Path: p, Generated: true}
+	Warn(log, m)
+	return m, nil
+}
+
+// Warn logs, loudly, that the master key lives in the data directory.
+func Warn(log *slog.Logger, m *Master) {
+	if log == nil || m == nil {
+		return
+	}
+	log.Warn("ENCRYPTION MASTER KEY IN THE DATA DIRECTORY: no "+EnvKeyFile+" is set, so the master key sits next to the database. "+
+		"BACK IT UP SEPARATELY from the database (without it the encrypted opinion fields cannot be read), "+
+		"and move it out of the data directory, pointing "+EnvKeyFile+" at it", "path", m.Path)
+}
+
+// Keyring holds a database's nation keys, unwrapped on first use and kept in
+// memory. One Keyring is attached to a store.DB (see Attach, Of).
+type Keyring struct {
+	db     *store.DB
+	master cipher.AEAD
+	now    func() time.Time
+	src    *Master // where the master key came from (nil: given in code)
+
+	mu   sync.Mutex
+	keys map[int64]*NationKey
+}
+
+// NewKeyring returns a Keyring of db under a master key.
+func NewKeyring(db *store.DB, master []byte) (*Keyring, error) {
+	a, err := newGCM(master)
+	if err != nil {
+		return nil, err
+	}
+	return &Keyring{db: db, master: a, now: time.Now, keys: map[int64]*NationKey{}}, nil
+}
+
+// Attach checks that the master key opens every nation key of the database
+// (refusing to start otherwise: silently writing under a new key would make
+// the old data unreadable), seals support levels written in plaintext before
+// encryption existed, and attaches the keyring to db for Of.
+func Attach(ctx context.Context, db *store.DB, m *Master) (*Keyring, error) {
+	k, err := NewKeyring(db, m.Key)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Verify(ctx); err != nil {
+		if m.Generated {
+			// Not the key of this database: do not leave it to be backed up
+			// as if it were.
+			os.Remove(m.Path)
+			return nil, fmt.Errorf("%w (no %s was set and the database already holds encrypted data)", err, EnvKeyFile)
+		}
+		return nil, err
+	}
+	if err := k.SealPlaintext(ctx); err != nil {
+		return nil, err
+	}
+	k.src = m
+	db.Keys = k
+	return k, nil
+}
+
+// WarnDefault repeats the warning of LoadMaster at every start while the
+// master key is the one generated into the data directory.
+func (k *Keyring) WarnDefault(log *slog.Logger) {
+	if k.src != nil && filepath.Base(k.src.Path) == "master.key" && os.Getenv(EnvKeyFile) == "" {
+		Warn(log, k.src)
+	}
+}
+
+// Of returns the keyring attached to db.
+func Of(db *store.DB) (*Keyring, error) {
+	if k, ok := db.Keys.(*Keyring); ok && k != nil {
+		return k, nil
+	}
+	return nil, errors.New("crypt: no master key attached to the database (crypt.Attach)")
+}
+
+// NationKeyOf is Of(db).Nation(ctx, nationID).
+func NationKeyOf(ctx context.Context, db *store.DB, nationID int64) (*NationKey, error) {
+	k, err := Of(db)
+	if err != nil {
+		return nil, err
+	}
+	return k.Nation(ctx, nationID)
+}
+
+// ReadKeyOf returns a nation's data key for reading, without ever writing:
+// when the nation has no key yet it holds no sealed value, and an ephemeral
+// key (not stored, not cached) is returned, whose sealed forms match
+// nothing. Read paths use it so that they never need the writer (which an
+// enclosing SQLite transaction may hold).
+func ReadKeyOf(ctx context.Context, db *store.DB, nationID int64) (*NationKey, error) {
+	k, err := Of(db)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	nk := k.keys[nationID]
+	k.mu.Unlock()
+	if nk != nil {
+		return nk, nil
+	}
+	nk, err = k.load(ctx, nationID)
+	if errors.Is(err, sql.ErrNoRows) {
+		data := make([]byte, KeySize)
+		if _, err := rand.Read(data); err != nil {
+			return nil, fmt.Errorf("crypt: generate data key: %w", err)
+		}
+		return newNationKey(nationID, 0, data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	k.keys[nationID] = nk
+	k.mu.Unlock()
+	return nk, nil
+}
+
+// Verify unwraps every nation key, so that a wrong master key is found at
+// start and not at the first read.
+func (k *Keyring) Verify(ctx context.Context) error {
+	rows, err := k.db.Query(ctx, `SELECT nation_id, version, wrapped FROM nation_keys ORDER BY nation_id`)
+	if err != nil {
+		return fmt.Errorf("crypt: read nation keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, version int64
+		var w string
+		if err := rows.Scan(&id, &version, &w); err != nil {
+			return fmt.Errorf("crypt: read nation keys: %w", err)
+		}
+		if _, err := unwrap(k.master, id, w); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Nation returns a nation's data key, creating it on first use.
+func (k *Keyring) Nation(ctx context.Context, nationID int64) (*NationKey, error) {
+	k.mu.Lock()
+	nk := k.keys[nationID]
+	k.mu.Unlock()
+	if nk != nil {
+		return nk, nil
+	}
+	nk, err := k.load(ctx, nationID)
+	if errors.Is(err, sql.ErrNoRows) {
+		data := make([]byte, KeySize)
+		if _, rerr := rand.Read(data); rerr != nil {
+			return nil, fmt.Errorf("crypt: generate data key: %w", rerr)
+		}
+		k.mu.Lock()
+		master := k.master
+		k.mu.Unlock()
+		w, werr := wrap(master, nationID, data)
+		if werr != nil {
+			return nil, werr
+		}
+		if _, err := k.db.Exec(ctx, `INSERT INTO nation_keys (nation_id, version, wrapped, created_at) VALUES (?, 1, ?, ?)
+			ON CONFLICT (nation_id) DO NOTHING`, nationID, w, store.Millis(k.now())); err != nil {
+			return nil, fmt.Errorf("crypt: store nation key: %w", err)
+		}
+		nk, err = k.load(ctx, nationID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	k.keys[nationID] = nk
+	k.mu.Unlock()
+	return nk, nil
+}
+
+func (k *Keyring) load(ctx context.Context, nationID int64) (*NationKey, error) {
+	var version int64
+	var w string
+	err := k.db.QueryRow(ctx, `SELECT version, wrapped FROM nation_keys WHERE nation_id = ?`, nationID).Scan(&version, &w)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("crypt: read nation key: %w", err)
+	}
+	k.mu.Lock()
+	master := k.master
+	k.mu.Unlock()
+	data, err := unwrap(master, nationID, w)
+	if err != nil {
+		return nil, err
+	}
+	return newNationKey(nationID, version, data)
+}
+
+// Forget drops cached keys, so the next use reads them again (after a
+// rotation by another process).
+func (k *Keyring) Forget() {
+	k.mu.Lock()
+	k.keys = map[int64]*NationKey{}
+	k.mu.Unlock()
+}
+
+// SealPlaintext encrypts support levels still held in the plaintext column
+// (rows written before encryption, or by bulk loaders that write plaintext)
+// and clears that column. Five statements per nation that has any.
+func (k *Keyring) SealPlaintext(ctx context.Context) error {
+	rows, err := k.db.Query(ctx, `SELECT DISTINCT nation_id FROM people WHERE support_level IS NOT NULL`)
+	if err != nil {
+		return fmt.Errorf("crypt: find plaintext support levels: %w", err)
+	}
+	var nations []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("crypt: find plaintext support levels: %w", err)
+		}
+		nations = append(nations, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("crypt: find plaintext support levels: %w", err)
+	}
+	for _, n := range nations {
+		if err := k.SealNation(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SealNation encrypts one nation's plaintext support levels.
+func (k *Keyring) SealNation(ctx context.Context, nationID int64) error {
+	nk, err := k.Nation(ctx, nationID)
+	if err != nil {
+		return err
+	}
+	return k.db.InTx(ctx, func(tx *store.Tx) error {
+		for l := 1; l <= 5; l++ {
+			if _, err := tx.Exec(ctx, `UPDATE people SET support_level_enc = ?, support_level = NULL
+				WHERE nation_id = ? AND support_level = ?`, nk.SealSupport(l), nationID, l); err != nil {
+				return fmt.Errorf("crypt: seal support levels: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Rotate gives a nation a new data key and re-encrypts its fields under it,
+// in one transaction: readers see either the old key and old ciphertexts or
+// the new ones. Other processes holding the old key in memory must be
+// restarted (or Forget) — run it with `serve` and `worker` stopped.
+func (k *Keyring) Rotate(ctx context.Context, nationID int64) (version int64, err error) {
+	old, err := k.Nation(ctx, nationID)
+	if err != nil {
+		return 0, err
+	}
+	data := make([]byte, KeySize)
+	if _, err := rand.Read(data); err != nil {
+		return 0, fmt.Errorf("crypt: generate data key: %w", err)
+	}
+	nk, err := newNationKey(nationID, old.Version+1, data)
+	if err != nil {
+		return 0, err
+	}
+	w, err := wrap(k.master, nationID, data)
+	if err != nil {
+		return 0, err
+	}
+	err = k.db.InTx(ctx, func(tx *store.Tx) error {
+		// Support levels are sealed deterministically: five values, five
+		// statements, whatever the number of people.
+		for l := 1; l <= 5; l++ {
+			if _, err := tx.Exec(ctx, `UPDATE people SET support_level_enc = ? WHERE nation_id = ? AND support_level_enc = ?`,
+				nk.SealSupport(l), nationID, old.SealSupport(l)); err != nil {
+				return fmt.Errorf("crypt: re-encrypt support levels: %w", err)
+			}
+		}
+		var left int64
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM people WHERE nation_id = ? AND support_level_enc IS NOT NULL
+			AND support_level_enc NOT IN (?, ?, ?, ?, ?)`, nationID, nk.support[1], nk.support[2], nk.support[3],
+			nk.support[4], nk.support[5]).Scan(&left); err != nil {
+			return fmt.Errorf("crypt: check re-encryption: %w", err)
+		}
+		if left > 0 {
+			return fmt.Errorf("crypt: %d support levels do not open under the current key; nothing was changed", left)
+		}
+		res, err := tx.Exec(ctx, `UPDATE nation_keys SET version = ?, wrapped = ?, created_at = ? WHERE nation_id = ? AND version = ?`,
+			nk.Version, w, store.Millis(k.now()), nationID, old.Version)
+		if err != nil {
+			return fmt.Errorf("crypt: store new nation key: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errors.New("crypt: the nation key changed during rotation; nothing was changed")
+		}
+		return nil
+	})
+	k.Forget()
+	if err != nil {
+		return 0, err
+	}
+	return nk.Version, nil
+}
+
+// RotateMaster re-wraps every nation key under a new master key, in one
+// transaction. Afterwards only the new master key opens the database.
+func (k *Keyring) RotateMaster(ctx context.Context, newMaster []byte) (nations int, err error) {
+	na, err := newGCM(newMaster)
+	if err != nil {
+		return 0, err
+	}
+	err = k.db.InTx(ctx, func(tx *store.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT nation_id, wrapped FROM nation_keys ORDER BY nation_id`)
+		if err != nil {
+			return fmt.Errorf("crypt: read nation keys: %w", err)
+		}
+		type row struct {
+			id int64
+			w  string
+		}
+		var all []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.w); err != nil {
+				rows.Close()
+				return fmt.Errorf("crypt: read nation keys: %w", err)
+			}
+			all = append(all, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("crypt: read nation keys: %w", err)
+		}
+		for _, r := range all {
+			data, err := unwrap(k.master, r.id, r.w)
+			if err != nil {
+				return err
+			}
+			w, err := wrap(na, r.id, data)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE nation_keys SET wrapped = ? WHERE nation_id = ?`, w, r.id); err != nil {
+				return fmt.Errorf("crypt: store re-wrapped key: %w", err)
+			}
+		}
+		nations = len(all)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	k.mu.Lock()
+	k.master = na
+	k.mu.Unlock()
+	return nations, nil
+}
