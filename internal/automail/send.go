@@ -56,6 +56,19 @@ func (s *Service) SendNow(ctx context.Context, nationID, id int64) error {
 	} else if err != nil {
 		return err
 	}
+	// Restricted processing (GDPR Art. 18): no message of any kind, not
+	// even a transactional one.
+	var restricted int
+	if err := s.d.DB.QueryRowWriter(ctx, `SELECT restricted FROM people WHERE nation_id = ? AND id = ?`,
+		nationID, x.PersonID).Scan(&restricted); err != nil {
+		return fmt.Errorf("automail: restricted: %w", err)
+	}
+	if restricted != 0 {
+		if x.Kind == KindWelcome {
+			return s.stopWelcome(ctx, nationID, x.PageID, x.PersonID, "restricted")
+		}
+		return skip("restricted")
+	}
 	if reason, err := s.d.Broadcasts.Sendable(ctx, nationID, person.Email); err != nil {
 		return err
 	} else if reason != "" {

@@ -37,3 +37,28 @@ func TestRestrictedNeverMessaged(t *testing.T) {
 		}
 	})
 }
+
+// TestRestrictedHasNoConsent: the one-to-one consent check used by
+// automatic messages refuses a restricted person even with a current grant.
+func TestRestrictedHasNoConsent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, "art18one", 3)
+		ctx := context.Background()
+		held := personID(t, db, f.nation.ID, "p1@art18one.example.org")
+		free := personID(t, db, f.nation.ID, "p2@art18one.example.org")
+		for _, id := range []int64{held, free} {
+			if ok, err := f.svc.HasEmailConsent(ctx, f.nation.ID, id); err != nil || !ok {
+				t.Fatalf("before restriction %d: %v %v", id, ok, err)
+			}
+		}
+		if _, err := db.Exec(ctx, `UPDATE people SET restricted = 1 WHERE nation_id = ? AND id = ?`, f.nation.ID, held); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := f.svc.HasEmailConsent(ctx, f.nation.ID, held); err != nil || ok {
+			t.Errorf("restricted person has consent: %v %v", ok, err)
+		}
+		if ok, err := f.svc.HasEmailConsent(ctx, f.nation.ID, free); err != nil || !ok {
+			t.Errorf("other person lost consent: %v %v", ok, err)
+		}
+	})
+}

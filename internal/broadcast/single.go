@@ -272,12 +272,12 @@ func (s *Service) Sendable(ctx context.Context, nationID int64, email string) (s
 }
 
 // HasEmailConsent reports whether the person's current e-mail consent (the
-// latest ledger entry) is a grant: the same rule as a broadcast's consent
-// basis.
+// latest ledger entry) is a grant and their processing is not restricted
+// (GDPR Art. 18): the same rule as a broadcast's consent basis.
 func (s *Service) HasEmailConsent(ctx context.Context, nationID, personID int64) (bool, error) {
 	el, args := eligibleSQL(nationID, BasisConsent)
 	var n int
-	err := s.d.DB.QueryRowWriter(ctx, `SELECT COUNT(*) FROM people p WHERE p.nation_id = ? AND p.id = ? AND `+el,
+	err := s.d.DB.QueryRowWriter(ctx, `SELECT COUNT(*) FROM people p WHERE p.nation_id = ? AND p.id = ? AND p.restricted = 0 AND `+el,
 		append([]any{nationID, personID}, args...)...).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("broadcast: consent: %w", err)

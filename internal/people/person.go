@@ -277,31 +277,14 @@ type PersonSummary struct {
 	UpdatedAt            time.Time
 }
 
-// Search finds people of the nation by name, e-mail or phone, ordered by
-// last then first name. Every word of query must match the start of the
-// first name, last name or e-mail, or (for digits) a phone number.
-//
-// This is a LIKE-based search over indexed columns, one implementation for
-// both engines; a full-text index (FTS5 / tsvector) can replace it behind
-// this function without changing callers.
+// Search finds people of the nation by name, e-mail or phone (the rules of
+// MatchCondition), ordered by last then first name.
 func (s *Store) Search(ctx context.Context, nationID int64, query string, page Page) ([]PersonSummary, error) {
 	where := []string{"nation_id = ?", "merged_into = 0"}
 	args := []any{nationID}
-	for _, w := range strings.Fields(strings.ToLower(query)) {
-		if len(where) > 10 {
-			break
-		}
-		pat := likeEscape(w) + "%"
-		cond := `(LOWER(first_name) LIKE ? ESCAPE '\' OR LOWER(last_name) LIKE ? ESCAPE '\' OR email_norm LIKE ? ESCAPE '\'`
-		args = append(args, pat, pat, pat)
-		if d := digitsOnly(w); len(d) >= 4 {
-			if strings.HasPrefix(d, "0") {
-				d = d[1:]
-			}
-			cond += ` OR mobile_e164 LIKE ? OR phone_e164 LIKE ?`
-			args = append(args, "%"+d+"%", "%"+d+"%")
-		}
-		where = append(where, cond+")")
+	if cond, cargs := MatchCondition(s.db.Engine, nationID, query); cond != "" {
+		where = append(where, cond)
+		args = append(args, cargs...)
 	}
 	args = append(args, page.limit(), max(page.Offset, 0))
 	var out []PersonSummary
@@ -316,10 +299,6 @@ func (s *Store) Search(ctx context.Context, nationID int64, query string, page P
 			return err
 		})
 	return out, wrap("search", err)
-}
-
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 func digitsOnly(s string) string {

@@ -94,7 +94,7 @@ func (h *RegisterHandlers) retentionAdd(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	f := r.PostForm
-	rule := Rule{Kind: f.Get("kind"), ExpiresOn: strings.TrimSpace(f.Get("expires_on"))}
+	rule := Rule{Kind: f.Get("kind"), ExpiresOn: strings.TrimSpace(f.Get("expires_on")), Action: f.Get("action")}
 	rule.Months, _ = strconv.Atoi(strings.TrimSpace(f.Get("months")))
 	rule.ImportID, _ = strconv.ParseInt(f.Get("import"), 10, 64)
 	added, err := h.Service.AddRule(r.Context(), s.Nation.ID, s.User.ID, rule)

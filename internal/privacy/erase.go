@@ -68,6 +68,22 @@ func (s *Service) EraseByEmail(ctx context.Context, nationID int64, email string
 // VACUUM of the touched tables). The audit log records the erasure with
 // ids only.
 func (s *Service) Erase(ctx context.Context, nationID, personID, actor int64) (*Erasure, error) {
+	return s.erase(ctx, nationID, personID, actor, false)
+}
+
+// Anonymise is Erase for a retention rule whose action is "anonymise": it
+// goes through the same steps (suppression hashes, journal, side tables,
+// files, jobs, scrub) but keeps the person row, stripped to what is safe in
+// aggregate — the country and the year the record was created — and their
+// petition signatures without name, city or comment, so that counts (a
+// petition's total, the register of signers) do not change. Records merged
+// into the person are erased outright.
+func (s *Service) Anonymise(ctx context.Context, nationID, personID, actor int64) (*Erasure, error) {
+	return s.erase(ctx, nationID, personID, actor, true)
+}
+
+// erase erases a person, or anonymises them when anonymise is set.
+func (s *Service) erase(ctx context.Context, nationID, personID, actor int64, anonymise bool) (*Erasure, error) {
 	id, err := s.identify(ctx, nationID, personID)
 	if err != nil {
 		return nil, err
@@ -83,7 +99,11 @@ func (s *Service) Erase(ctx context.Context, nationID, personID, actor int64) (*
 			return err
 		}
 		rep.Suppressed = n + m
-		rep.Deliveries, rep.Minimised, err = eraseRows(ctx, tx, nationID, id.ids)
+		var keep int64
+		if anonymise {
+			keep = personID
+		}
+		rep.Deliveries, rep.Minimised, err = eraseRows(ctx, tx, nationID, id.ids, keep)
 		if err != nil {
 			return err
 		}
@@ -107,14 +127,18 @@ func (s *Service) Erase(ctx context.Context, nationID, personID, actor int64) (*
 	if rep.Files, err = s.purgeFiles(nationID, id); err != nil {
 		return rep, err
 	}
-	if err := s.d.People.Audit(ctx, nationID, actor, "person.erase", "person", personID); err != nil {
+	action := "person.erase"
+	if anonymise {
+		action = "person.anonymise"
+	}
+	if err := s.d.People.Audit(ctx, nationID, actor, action, "person", personID); err != nil {
 		return rep, err
 	}
 	rep.Checkpoint, err = s.scrub(ctx)
 	if err != nil {
 		return rep, err
 	}
-	s.d.Log.Info("privacy: person erased", "nation", nationID, "records", rep.People, "files", rep.Files)
+	s.d.Log.Info("privacy: person erased", "nation", nationID, "records", rep.People, "files", rep.Files, "anonymised", anonymise)
 	return rep, nil
 }
 
@@ -244,8 +268,10 @@ func (s *Service) suppress(ctx context.Context, tx *store.Tx, nationID int64, ki
 }
 
 // eraseRows deletes the records' rows from every table that holds personal
-// data, in the caller's transaction.
-func eraseRows(ctx context.Context, tx *store.Tx, nationID int64, ids []int64) (dropped, minimised int, err error) {
+// data, in the caller's transaction. keep, when not 0, is a person to
+// anonymise instead: their row comes back with only the country and the
+// creation year, and their signatures stay without name, city or comment.
+func eraseRows(ctx context.Context, tx *store.Tx, nationID int64, ids []int64, keep int64) (dropped, minimised int, err error) {
 	in, args := inList(nationID, ids)
 	exec := func(q string, a ...any) (int64, error) {
 		res, err := tx.Exec(ctx, q, a...)
@@ -286,14 +312,40 @@ func eraseRows(ctx context.Context, tx *store.Tx, nationID int64, ids []int64) (
 	}
 	rows.Close()
 
+	var country string
+	var created int64
+	if keep != 0 {
+		if err := tx.QueryRow(ctx, `SELECT home_country, created_at FROM people WHERE nation_id = ? AND id = ?`,
+			nationID, keep).Scan(&country, &created); err != nil {
+			return 0, 0, fmt.Errorf("privacy: anonymise: %w", err)
+		}
+		if _, err := exec(`UPDATE signatures SET first_name = '', city = '', comment = '', show_publicly = 0, lang = ''
+			WHERE nation_id = ? AND person_id = ?`, nationID, keep); err != nil {
+			return 0, 0, err
+		}
+	}
 	for _, table := range []string{"person_emails", "person_phones", "person_addresses", "taggings", "custom_values",
 		"activities", "consents", "signatures", "topic_subscriptions", "person_rungs", "people_changes", "privacy_links"} {
-		if _, err := exec(`DELETE FROM `+table+` WHERE nation_id = ? AND person_id IN `+in, args...); err != nil {
+		q, a := `DELETE FROM `+table+` WHERE nation_id = ? AND person_id IN `+in, args
+		if table == "signatures" && keep != 0 {
+			q, a = q+` AND person_id <> ?`, append(append([]any{}, args...), keep)
+		}
+		if _, err := exec(q, a...); err != nil {
 			return 0, 0, err
 		}
 	}
 	if _, err := exec(`DELETE FROM people WHERE nation_id = ? AND id IN `+in, args...); err != nil {
 		return 0, 0, err
+	}
+	if keep != 0 {
+		// A fresh row rather than an UPDATE: every column but these takes
+		// its default, so a column added later cannot be forgotten here.
+		y := store.Time(created).UTC().Year()
+		year := store.Millis(time.Date(y, time.January, 1, 0, 0, 0, 0, time.UTC))
+		if _, err := exec(`INSERT INTO people (nation_id, id, home_country, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+			nationID, keep, country, year, year); err != nil {
+			return 0, 0, err
+		}
 	}
 	both := append(append([]any{nationID}, args[1:]...), args[1:]...)
 	if _, err := exec(`DELETE FROM duplicates WHERE nation_id = ? AND (person_a IN `+in[:]+` OR person_b IN `+in+`)`, both...); err != nil {

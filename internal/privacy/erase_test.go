@@ -183,20 +183,7 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 			t.Errorf("export messages: %+v", exp.Messages)
 		}
 		validateExport(t, buf.Bytes())
-		before := rawDB(t, db)
-		for _, m := range markers {
-			if m == "zqxnote" {
-				continue // notes are stored sealed (internal/crypt): never in the raw database
-			}
-			if !strings.Contains(before, m) {
-				t.Fatalf("marker %q is not in the raw database before erasure: the test would be vacuous", m)
-			}
-		}
-		for _, m := range []string{"zqxmail@zqxdomain.example", "zqxrejected"} {
-			if !fileHas(t, w.dir, m) {
-				t.Fatalf("marker %q is not in the stored files before erasure", m)
-			}
-		}
+		w.assertPlanted(t)
 
 		rep, err := w.svc.Erase(ctx, w.n.ID, w.person, 1)
 		if err != nil {
@@ -206,20 +193,7 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 			t.Errorf("erasure report: %+v", rep)
 		}
 
-		// No trace in the database (file and WAL, or a dump), the data
-		// directory (import, rejects, journal) or the logs.
-		after := rawDB(t, db)
-		for _, m := range markers {
-			if strings.Contains(after, m) {
-				t.Errorf("database still holds %q", m)
-			}
-			if fileHas(t, w.dir, m) {
-				t.Errorf("data directory still holds %q", m)
-			}
-			if strings.Contains(strings.ToLower(w.logs.String()), strings.ToLower(m)) {
-				t.Errorf("logs hold %q", m)
-			}
-		}
+		w.assertNoTrace(t)
 		// What remains: the suppression hashes.
 		var n int
 		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM suppressions WHERE nation_id = ? AND reason = 'erased' AND hash = ?`,
@@ -276,6 +250,45 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 			t.Errorf("the suppression was not lifted by the person's own consent")
 		}
 	})
+}
+
+// assertPlanted checks that the markers are in the raw database and the
+// stored files before erasure, so that assertNoTrace cannot pass vacuously.
+func (w *world) assertPlanted(t *testing.T) {
+	t.Helper()
+	before := rawDB(t, w.db)
+	for _, m := range markers {
+		if m == "zqxnote" {
+			continue // notes are stored sealed (internal/crypt): never in the raw database
+		}
+		if !strings.Contains(before, m) {
+			t.Fatalf("marker %q is not in the raw database before erasure: the test would be vacuous", m)
+		}
+	}
+	for _, m := range []string{"zqxmail@zqxdomain.example", "zqxrejected"} {
+		if !fileHas(t, w.dir, m) {
+			t.Fatalf("marker %q is not in the stored files before erasure", m)
+		}
+	}
+}
+
+// assertNoTrace checks that no marker is left in the database (file and
+// WAL, or a dump), the data directory (import, rejects, journal) or the
+// logs.
+func (w *world) assertNoTrace(t *testing.T) {
+	t.Helper()
+	after := rawDB(t, w.db)
+	for _, m := range markers {
+		if strings.Contains(after, m) {
+			t.Errorf("database still holds %q", m)
+		}
+		if fileHas(t, w.dir, m) {
+			t.Errorf("data directory still holds %q", m)
+		}
+		if strings.Contains(strings.ToLower(w.logs.String()), strings.ToLower(m)) {
+			t.Errorf("logs hold %q", m)
+		}
+	}
 }
 
 // rawDB returns the raw database, lower-cased, to search for markers: on

@@ -230,11 +230,15 @@ func smtpHost(raw string) string {
 // Describe says what the rule does, in English (the record is a document
 // for the authority; the admin page translates).
 func (r Rule) Describe() string {
+	done := "erased"
+	if r.Action == ActionAnonymise {
+		done = "anonymised (only country and creation year kept)"
+	}
 	switch r.Kind {
 	case RuleProspects:
-		return fmt.Sprintf("prospects (no relationship, membership or consent) without activity for %d months are erased", r.Months)
+		return fmt.Sprintf("prospects (no relationship, membership or consent) without activity for %d months are %s", r.Months, done)
 	case RuleImport:
-		return fmt.Sprintf("people who came only from import #%d and have no other basis are erased after %s", r.ImportID, r.ExpiresOn)
+		return fmt.Sprintf("people who came only from import #%d and have no other basis are %s after %s", r.ImportID, done, r.ExpiresOn)
 	}
 	return r.Kind
 }

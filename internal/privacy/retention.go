@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/muster-org/muster/internal/errs"
@@ -27,11 +28,22 @@ import (
 //
 // Restricted people (Art. 18) are never retained out: restriction is asked
 // precisely to keep data that would otherwise be erased.
+//
+// A rule's action is "erase" (the default) or "anonymise" (Anonymise: the
+// same erasure, but the person row stays with the country and creation
+// year only, and signatures stay without name, so that counts hold). An
+// anonymised person has no identifier left and is not matched again.
 
 // Rule kinds.
 const (
 	RuleProspects = "prospects"
 	RuleImport    = "import"
+)
+
+// Rule actions.
+const (
+	ActionErase     = "erase"
+	ActionAnonymise = "anonymise"
 )
 
 // RetentionJobKind is the daily job that applies every nation's rules.
@@ -44,7 +56,7 @@ type Rule struct {
 	Months    int    // prospects
 	ImportID  int64  // import
 	ExpiresOn string // import: YYYY-MM-DD; erased from the next day on
-	Action    string // erase
+	Action    string // ActionErase (when empty) or ActionAnonymise
 	CreatedAt time.Time
 }
 
@@ -55,8 +67,9 @@ type RuleOutcome struct {
 	Months    int    `json:"months,omitempty"`
 	ImportID  int64  `json:"import_id,omitempty"`
 	ExpiresOn string `json:"expires_on,omitempty"`
+	Action    string `json:"action,omitempty"` // empty in runs recorded before anonymisation existed: erase
 	Matched   int    `json:"matched"`
-	Erased    int    `json:"erased"`
+	Erased    int    `json:"erased"` // erased, or anonymised when Action is anonymise
 	// Failed counts people whose erasure failed (they are tried again on
 	// the next run).
 	Failed int `json:"failed,omitempty"`
@@ -72,7 +85,13 @@ type RetentionRun struct {
 
 // AddRule validates and stores a rule.
 func (s *Service) AddRule(ctx context.Context, nationID, actor int64, r Rule) (*Rule, error) {
-	r.Action = "erase"
+	switch r.Action {
+	case "", ActionErase:
+		r.Action = ActionErase
+	case ActionAnonymise:
+	default:
+		return nil, errs.InvalidField("action", "Choose erase or anonymise.")
+	}
 	switch r.Kind {
 	case RuleProspects:
 		if r.Months < 1 || r.Months > 1200 {
@@ -147,6 +166,13 @@ const noBasis = `p.merged_into = 0 AND p.restricted = 0 AND p.relationship = '' 
 		AND NOT EXISTS (SELECT 1 FROM consents c2 WHERE c2.nation_id = c.nation_id AND c2.person_id = c.person_id
 			AND c2.channel = c.channel AND (c2.at > c.at OR (c2.at = c.at AND c2.id > c.id))))`
 
+// anonymous is the condition, on people p, of holding no identifier any
+// more: what Anonymise leaves.
+const anonymous = `p.first_name = '' AND p.middle_name = '' AND p.last_name = '' AND p.email_norm = ''
+	AND p.phone = '' AND p.mobile = '' AND p.work_phone = '' AND p.home_line1 = '' AND p.external_id = ''
+	AND NOT EXISTS (SELECT 1 FROM person_emails e WHERE e.nation_id = p.nation_id AND e.person_id = p.id)
+	AND NOT EXISTS (SELECT 1 FROM person_phones f WHERE f.nation_id = p.nation_id AND f.person_id = p.id)`
+
 // matches returns the ids of the people the rule applies to at now.
 func (s *Service) matches(ctx context.Context, nationID int64, r Rule, now time.Time) ([]int64, error) {
 	var q string
@@ -176,6 +202,9 @@ func (s *Service) matches(ctx context.Context, nationID int64, r Rule, now time.
 		args = []any{nationID, ref, ref}
 	default:
 		return nil, nil
+	}
+	if r.Action == ActionAnonymise {
+		q = strings.Replace(q, "ORDER BY p.id", "AND NOT ("+anonymous+") ORDER BY p.id", 1)
 	}
 	rows, err := s.d.DB.Query(ctx, q, args...)
 	if err != nil {
@@ -212,12 +241,13 @@ func (s *Service) PreviewRetention(ctx context.Context, nationID int64) ([]RuleO
 }
 
 func outcomeOf(r Rule, matched int) RuleOutcome {
-	return RuleOutcome{RuleID: r.ID, Kind: r.Kind, Months: r.Months, ImportID: r.ImportID, ExpiresOn: r.ExpiresOn, Matched: matched}
+	return RuleOutcome{RuleID: r.ID, Kind: r.Kind, Months: r.Months, ImportID: r.ImportID, ExpiresOn: r.ExpiresOn,
+		Action: r.Action, Matched: matched}
 }
 
 // ApplyRetention applies the nation's rules now: every matched person is
-// erased (Erase, actor 0: the system), and the run is recorded with its
-// counts. A nation without rules records no run.
+// erased (Erase, actor 0: the system) or anonymised (Anonymise), and the
+// run is recorded with its counts. A nation without rules records no run.
 func (s *Service) ApplyRetention(ctx context.Context, nationID int64) (*RetentionRun, error) {
 	rules, err := s.Rules(ctx, nationID)
 	if err != nil || len(rules) == 0 {
@@ -231,8 +261,12 @@ func (s *Service) ApplyRetention(ctx context.Context, nationID int64) (*Retentio
 			return nil, err
 		}
 		o := outcomeOf(r, len(ids))
+		apply := s.Erase
+		if r.Action == ActionAnonymise {
+			apply = s.Anonymise
+		}
 		for _, id := range ids {
-			if _, err := s.Erase(ctx, nationID, id, 0); err != nil {
+			if _, err := apply(ctx, nationID, id, 0); err != nil {
 				if errs.KindOf(err) == errs.KindNotFound {
 					continue // erased meanwhile (e.g. merged into someone erased by an earlier rule)
 				}

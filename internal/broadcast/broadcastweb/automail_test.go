@@ -213,7 +213,7 @@ func TestAutoResponseGating(t *testing.T) {
 			t.Fatal(err)
 		}
 		pub := s.Client()
-		for _, who := range []string{"plain", "gone"} {
+		for _, who := range []string{"plain", "gone", "held"} {
 			if res := pub.PostForm("/parti/trees", url.Values{"first_name": {who}, "email": {who + "@" + domain}}); res.Status != http.StatusSeeOther {
 				t.Fatalf("sign: %d", res.Status)
 			}
@@ -221,6 +221,10 @@ func TestAutoResponseGating(t *testing.T) {
 		// Hard-bounced between the signature and the message's turn.
 		key, _ := hexKey()
 		if err := broadcast.Suppress(ctx, s.DB, key, n.ID, "gone@"+domain, broadcast.ReasonHardBounce, store.Millis(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		// Processing restricted (GDPR Art. 18) before the message's turn.
+		if _, err := s.DB.Exec(ctx, `UPDATE people SET restricted = 1 WHERE nation_id = ? AND email_norm = ?`, n.ID, "held@"+domain); err != nil {
 			t.Fatal(err)
 		}
 		runQueue(t, s)
@@ -237,8 +241,12 @@ func TestAutoResponseGating(t *testing.T) {
 			return xs[0]
 		}
 		waitFor(t, func() bool {
-			return state("plain@"+domain).State != "queued" && state("gone@"+domain).State != "queued"
+			return state("plain@"+domain).State != "queued" && state("gone@"+domain).State != "queued" &&
+				state("held@"+domain).State != "queued"
 		})
+		if x := state("held@" + domain); x.State != "skipped" || x.Note != "restricted" {
+			t.Errorf("auto-response to a restricted person: %+v", x)
+		}
 		if x := state("plain@" + domain); x.State != "sent" {
 			t.Errorf("auto-response without marketing consent: %+v, want sent", x)
 		}

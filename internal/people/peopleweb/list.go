@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/muster-org/muster/internal/auth"
+	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/store"
 )
 
@@ -33,14 +34,11 @@ type listRow struct {
 	CreatedAt, LastActivityAt time.Time
 }
 
-// listPeople finds people of the nation as people.Store.Search does (every
-// word must start the first name, last name or e-mail, or — four digits or
-// more — appear in a phone number), but in any of the list's orders and
-// with the created and last-activity times the list shows. It reads one row
-// more than a page to know whether a next page exists.
-//
-// Store.Search orders by name only and returns neither time; once it takes
-// an order, this query can go (a test keeps both in agreement meanwhile).
+// listPeople finds people of the nation by the search rules of
+// people.MatchCondition (the same as people.Store.Search), in any of the
+// list's orders and with the created and last-activity times the list
+// shows. It reads one row more than a page to know whether a next page
+// exists.
 func listPeople(ctx context.Context, db *store.DB, nationID int64, query, sort string, offset int) ([]listRow, bool, error) {
 	return listPeopleIn(ctx, db, nationID, nil, query, sort, offset)
 }
@@ -57,19 +55,9 @@ func listPeopleIn(ctx context.Context, db *store.DB, nationID int64, sc *scope, 
 		where = append(where, sc.where)
 		args = append(args, sc.args...)
 	}
-	for _, w := range strings.Fields(strings.ToLower(query)) {
-		if len(where) > 10 {
-			break
-		}
-		pat := likeEscape(w) + "%"
-		cond := `(LOWER(first_name) LIKE ? ESCAPE '\' OR LOWER(last_name) LIKE ? ESCAPE '\' OR email_norm LIKE ? ESCAPE '\'`
-		args = append(args, pat, pat, pat)
-		if d := digitsOnly(w); len(d) >= 4 {
-			d = strings.TrimPrefix(d, "0")
-			cond += ` OR mobile_e164 LIKE ? OR phone_e164 LIKE ?`
-			args = append(args, "%"+d+"%", "%"+d+"%")
-		}
-		where = append(where, cond+")")
+	if cond, cargs := people.MatchCondition(db.Engine, nationID, query); cond != "" {
+		where = append(where, cond)
+		args = append(args, cargs...)
 	}
 	args = append(args, PageSize+1, max(offset, 0))
 	rows, err := db.Query(ctx, `SELECT id, first_name, last_name, email, mobile, phone, home_postcode, home_city, created_at, last_activity_at
@@ -96,26 +84,6 @@ func listPeopleIn(ctx context.Context, db *store.DB, nationID int64, sc *scope, 
 		out = out[:PageSize]
 	}
 	return out, more, nil
-}
-
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
-// digitsOnly returns the digits of a word that looks like a phone number
-// (digits and the usual separators), else "".
-func digitsOnly(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case strings.ContainsRune("+-./()", r):
-		default:
-			return ""
-		}
-	}
-	return b.String()
 }
 
 // countPeople counts the nation's people (not merged away), for the empty
