@@ -86,18 +86,11 @@ func (h *Handlers) nationView(r *http.Request, s *Staff) *web.View {
 	return v
 }
 
-// render writes a control-panel page, remembering an explicit language choice.
-func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	i18n.Remember(w, r, v.Lang)
-	w.Header().Set("Cache-Control", "no-store")
-	h.Renderer.Render(w, status, "admin/"+page, v)
-}
-
 // message renders a page that only says something, such as a dead link.
 func (h *Handlers) message(w http.ResponseWriter, r *http.Request, status int, u *User, titleKey, textKey string) {
 	v := h.View(r, u)
 	v.Data = messagePage{Title: v.T(titleKey), Text: v.T(textKey)}
-	h.render(w, r, status, "message", v)
+	h.Renderer.RenderPrivate(w, r, status, "message", v)
 }
 
 type messagePage struct{ Title, Text string }
@@ -122,20 +115,6 @@ func (e fieldErrors) add(field, msg string) {
 	if _, ok := e[field]; !ok {
 		e[field] = msg
 	}
-}
-
-// parseForm reads a posted form; a body that cannot be read is the
-// client's fault and gets 400, never 500.
-func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	if err := r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		if web.IsTooLarge(err) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		http.Error(w, http.StatusText(status), status)
-		return false
-	}
-	return true
 }
 
 // roleOptions lists the roles for a select, translated.

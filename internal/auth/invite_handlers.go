@@ -100,7 +100,7 @@ func (h *Handlers) inviteForm(w http.ResponseWriter, r *http.Request) {
 		h.inviteGone(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "invite", h.inviteView(r, st, nil, ""))
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "invite", h.inviteView(r, st, nil, ""))
 }
 
 // inviteSubmit accepts an invitation: as the signed-in user, by signing in
@@ -110,7 +110,7 @@ func (h *Handlers) inviteForm(w http.ResponseWriter, r *http.Request) {
 func (h *Handlers) inviteSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	token := r.PathValue("token")
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	st, err := h.loadInvite(r)
@@ -122,7 +122,7 @@ func (h *Handlers) inviteSubmit(w http.ResponseWriter, r *http.Request) {
 	var u *User
 	switch st.mode {
 	case inviteOther:
-		h.render(w, r, http.StatusConflict, "invite", h.inviteView(r, st, nil, ""))
+		h.Renderer.RenderPrivate(w, r, http.StatusConflict, "invite", h.inviteView(r, st, nil, ""))
 		return
 	case inviteSelf:
 		u = st.user
@@ -130,11 +130,11 @@ func (h *Handlers) inviteSubmit(w http.ResponseWriter, r *http.Request) {
 		u, err = h.checkCredentials(r, st.inv.Email, r.PostForm.Get("password"))
 		switch {
 		case errors.Is(err, errs.ErrTooMany):
-			h.render(w, r, http.StatusTooManyRequests, "invite", h.inviteView(r, st, nil, v.T("admin.login.throttled", int(ThrottleWindow.Minutes()))))
+			h.Renderer.RenderPrivate(w, r, http.StatusTooManyRequests, "invite", h.inviteView(r, st, nil, v.T("admin.login.throttled", int(ThrottleWindow.Minutes()))))
 			return
 		case errors.Is(err, errs.ErrUnauthorized):
 			fe := fieldErrors{"password": v.T("admin.err.password_wrong")}
-			h.render(w, r, http.StatusUnprocessableEntity, "invite", h.inviteView(r, st, fe, v.T("admin.err.form")))
+			h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "invite", h.inviteView(r, st, fe, v.T("admin.err.form")))
 			return
 		case err != nil:
 			web.Error(w, r, h.Log, err)
@@ -145,7 +145,7 @@ func (h *Handlers) inviteSubmit(w http.ResponseWriter, r *http.Request) {
 		fe := validateNewPassword(v, r.PostForm.Get("password"), r.PostForm.Get("password2"))
 		validateName(v, fe, "name", name)
 		if len(fe) > 0 {
-			h.render(w, r, http.StatusUnprocessableEntity, "invite", h.inviteView(r, st, fe, v.T("admin.err.form")))
+			h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "invite", h.inviteView(r, st, fe, v.T("admin.err.form")))
 			return
 		}
 		if err := h.Store.ClaimInvitation(ctx, token); err != nil {
@@ -156,7 +156,7 @@ func (h *Handlers) inviteSubmit(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			h.undo("invite: release", h.Store.ReleaseInvitation(ctx, token))
 			if errs.KindOf(err) == errs.KindConflict {
-				h.render(w, r, http.StatusConflict, "invite", h.inviteView(r, st, nil, v.T("admin.err.conflict")))
+				h.Renderer.RenderPrivate(w, r, http.StatusConflict, "invite", h.inviteView(r, st, nil, v.T("admin.err.conflict")))
 				return
 			}
 			web.Error(w, r, h.Log, err)

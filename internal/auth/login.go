@@ -61,14 +61,14 @@ func (h *Handlers) loginForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, SafeNext(next), http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, http.StatusOK, "login", h.loginView(r, "", next, nil, ""))
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "login", h.loginView(r, "", next, nil, ""))
 }
 
 // loginSubmit checks the throttle first (a refused attempt is not counted,
 // so waiting always ends the block), then the password. An unknown e-mail
 // costs a hash like a known one and gets the same message.
 func (h *Handlers) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	email := strings.TrimSpace(r.PostForm.Get("email"))
@@ -84,17 +84,17 @@ func (h *Handlers) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		fe.add("password", v.T("admin.err.required"))
 	}
 	if len(fe) > 0 {
-		h.render(w, r, http.StatusUnprocessableEntity, "login", h.loginView(r, email, next, fe, v.T("admin.err.form")))
+		h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "login", h.loginView(r, email, next, fe, v.T("admin.err.form")))
 		return
 	}
 
 	u, err := h.checkCredentials(r, email, password)
 	switch {
 	case errors.Is(err, errs.ErrTooMany):
-		h.render(w, r, http.StatusTooManyRequests, "login", h.loginView(r, email, next, nil, v.T("admin.login.throttled", int(ThrottleWindow.Minutes()))))
+		h.Renderer.RenderPrivate(w, r, http.StatusTooManyRequests, "login", h.loginView(r, email, next, nil, v.T("admin.login.throttled", int(ThrottleWindow.Minutes()))))
 		return
 	case errors.Is(err, errs.ErrUnauthorized):
-		h.render(w, r, http.StatusUnprocessableEntity, "login", h.loginView(r, email, next, nil, v.T("admin.login.failed")))
+		h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "login", h.loginView(r, email, next, nil, v.T("admin.login.failed")))
 		return
 	case err != nil:
 		web.Error(w, r, h.Log, err)
@@ -198,7 +198,7 @@ func (h *Handlers) passwordView(r *http.Request, u *User, fe fieldErrors, genera
 }
 
 func (h *Handlers) passwordForm(w http.ResponseWriter, r *http.Request, u *User) {
-	h.render(w, r, http.StatusOK, "password", h.passwordView(r, u, nil, ""))
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "password", h.passwordView(r, u, nil, ""))
 }
 
 // passwordSubmit changes the signed-in user's password. Every session of
@@ -206,7 +206,7 @@ func (h *Handlers) passwordForm(w http.ResponseWriter, r *http.Request, u *User)
 // gets a fresh one. Wrong current passwords count against the throttle, so a
 // stolen session cannot be used to guess the password.
 func (h *Handlers) passwordSubmit(w http.ResponseWriter, r *http.Request, u *User) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	ctx := r.Context()
@@ -217,16 +217,16 @@ func (h *Handlers) passwordSubmit(w http.ResponseWriter, r *http.Request, u *Use
 		fe.add("current", v.T("admin.err.required"))
 	}
 	if len(fe) > 0 {
-		h.render(w, r, http.StatusUnprocessableEntity, "password", h.passwordView(r, u, fe, v.T("admin.err.form")))
+		h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "password", h.passwordView(r, u, fe, v.T("admin.err.form")))
 		return
 	}
 	if _, err := h.checkCredentials(r, u.Email, current); err != nil {
 		switch {
 		case errors.Is(err, errs.ErrTooMany):
-			h.render(w, r, http.StatusTooManyRequests, "password", h.passwordView(r, u, nil, v.T("admin.login.throttled", int(ThrottleWindow.Minutes()))))
+			h.Renderer.RenderPrivate(w, r, http.StatusTooManyRequests, "password", h.passwordView(r, u, nil, v.T("admin.login.throttled", int(ThrottleWindow.Minutes()))))
 		case errors.Is(err, errs.ErrUnauthorized):
 			fe.add("current", v.T("admin.err.current_password"))
-			h.render(w, r, http.StatusUnprocessableEntity, "password", h.passwordView(r, u, fe, v.T("admin.err.form")))
+			h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "password", h.passwordView(r, u, fe, v.T("admin.err.form")))
 		default:
 			web.Error(w, r, h.Log, err)
 		}

@@ -59,7 +59,7 @@ func (h *Handlers) setupForm(w http.ResponseWriter, r *http.Request) {
 		h.setupGone(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "setup", h.setupView(r, nil, ""))
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "setup", h.setupView(r, nil, ""))
 }
 
 func (h *Handlers) setupGone(w http.ResponseWriter, r *http.Request, err error) {
@@ -81,7 +81,7 @@ func (h *Handlers) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		h.setupGone(w, r, err)
 		return
 	}
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	v := h.View(r, nil)
@@ -102,7 +102,7 @@ func (h *Handlers) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	h.validateNation(ctx, v, fe, nn)
 	if len(fe) > 0 {
-		h.render(w, r, http.StatusUnprocessableEntity, "setup", h.setupView(r, fe, v.T("admin.err.form")))
+		h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "setup", h.setupView(r, fe, v.T("admin.err.form")))
 		return
 	}
 
@@ -116,7 +116,7 @@ func (h *Handlers) setupSubmit(w http.ResponseWriter, r *http.Request) {
 			h.Log.Error("setup: release token", "err", rerr)
 		}
 		if k := errs.KindOf(err); k == errs.KindConflict || k == errs.KindInvalid {
-			h.render(w, r, http.StatusUnprocessableEntity, "setup", h.setupView(r, fe, v.T("admin.err.conflict")))
+			h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "setup", h.setupView(r, fe, v.T("admin.err.conflict")))
 			return
 		}
 		web.Error(w, r, h.Log, err)

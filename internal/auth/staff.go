@@ -37,7 +37,7 @@ func (h *Handlers) switcher(w http.ResponseWriter, r *http.Request, u *User) {
 	}
 	v := h.View(r, u)
 	v.Data = switcherPage{Nations: rows}
-	h.render(w, r, http.StatusOK, "switcher", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "switcher", v)
 }
 
 type dashboardPage struct{ People, Staff int64 }
@@ -50,7 +50,7 @@ func (h *Handlers) dashboard(w http.ResponseWriter, r *http.Request, s *Staff) {
 	}
 	v := h.nationView(r, s)
 	v.Data = dashboardPage{People: c.People, Staff: c.Staff}
-	h.render(w, r, http.StatusOK, "dashboard", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "dashboard", v)
 }
 
 type staffPage struct {
@@ -119,7 +119,7 @@ func (h *Handlers) renderStaff(w http.ResponseWriter, r *http.Request, s *Staff,
 		web.Error(w, r, h.Log, err)
 		return
 	}
-	h.render(w, r, status, "staff", v)
+	h.Renderer.RenderPrivate(w, r, status, "staff", v)
 }
 
 func (h *Handlers) staffPage(w http.ResponseWriter, r *http.Request, s *Staff) {
@@ -141,7 +141,7 @@ func (h *Handlers) memberOf(w http.ResponseWriter, r *http.Request, s *Staff) (i
 
 func (h *Handlers) staffRole(w http.ResponseWriter, r *http.Request, s *Staff) {
 	id, ok := h.memberOf(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	v := h.nationView(r, s)
@@ -190,7 +190,7 @@ func (h *Handlers) staffChangeFailed(w http.ResponseWriter, r *http.Request, s *
 // inviteCreate records an invitation and shows its link once, on the page
 // itself, for the administrator to send (only its hash is kept).
 func (h *Handlers) inviteCreate(w http.ResponseWriter, r *http.Request, s *Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	v := h.nationView(r, s)
@@ -220,7 +220,7 @@ func (h *Handlers) inviteCreate(w http.ResponseWriter, r *http.Request, s *Staff
 }
 
 func (h *Handlers) inviteRevoke(w http.ResponseWriter, r *http.Request, s *Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	if err := h.Store.RevokeInvitation(r.Context(), s.Nation.ID, r.PostForm.Get("invitation")); err != nil {

@@ -54,10 +54,6 @@ func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
 	return v
 }
 
-func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	h.Renderer.RenderPrivate(w, r, status, page, v)
-}
-
 func badForm(w http.ResponseWriter, err error) {
 	status := http.StatusBadRequest
 	if web.IsTooLarge(err) {
@@ -79,7 +75,7 @@ type cloneData struct {
 func (h *Handlers) cloneForm(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	v := h.view(r, s)
 	v.Data = cloneData{}
-	h.render(w, r, http.StatusOK, "clone_index", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "clone_index", v)
 }
 
 // csvOf reads the posted file (field "file") or pasted text (field "csv").
@@ -120,7 +116,7 @@ func (h *Handlers) clonePreview(w http.ResponseWriter, r *http.Request, s *auth.
 		}
 		d.Error = errs.Message(err)
 		v.Data = d
-		h.render(w, r, http.StatusUnprocessableEntity, "clone_index", v)
+		h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "clone_index", v)
 		return
 	}
 	existing, err := h.Cloner.existingSlugs(r.Context())
@@ -137,7 +133,7 @@ func (h *Handlers) clonePreview(w http.ResponseWriter, r *http.Request, s *auth.
 	}
 	d.Bad = bad
 	v.Data = d
-	h.render(w, r, http.StatusOK, "clone_preview", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "clone_preview", v)
 }
 
 func (h *Handlers) cloneRun(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
@@ -153,7 +149,7 @@ func (h *Handlers) cloneRun(w http.ResponseWriter, r *http.Request, s *auth.Staf
 			return
 		}
 		v.Data = cloneData{Error: errs.Message(err), CSV: r.PostForm.Get("csv")}
-		h.render(w, r, http.StatusUnprocessableEntity, "clone_index", v)
+		h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "clone_index", v)
 		return
 	}
 	c := *h.Cloner
@@ -167,7 +163,7 @@ func (h *Handlers) cloneRun(w http.ResponseWriter, r *http.Request, s *auth.Staf
 	}
 	rep.Rejected = append(append([]RowError{}, bad...), rep.Rejected...)
 	v.Data = cloneData{Report: rep}
-	h.render(w, r, http.StatusOK, "clone_result", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "clone_result", v)
 }
 
 func (h *Handlers) requestBase(r *http.Request) string {
@@ -186,7 +182,7 @@ func (h *Handlers) children(w http.ResponseWriter, r *http.Request, s *auth.Staf
 	}
 	v := h.view(r, s)
 	v.Data = ru
-	h.render(w, r, http.StatusOK, "clone_children", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "clone_children", v)
 }
 
 type domainsData struct {
@@ -209,7 +205,7 @@ func (h *Handlers) renderDomains(w http.ResponseWriter, r *http.Request, s *auth
 		v.Errors = map[string]string{"host": problem}
 	}
 	v.Data = domainsData{Hosts: hosts, Host: host}
-	h.render(w, r, status, "domains_index", v)
+	h.Renderer.RenderPrivate(w, r, status, "domains_index", v)
 }
 
 func (h *Handlers) domainAdd(w http.ResponseWriter, r *http.Request, s *auth.Staff) {

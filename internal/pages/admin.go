@@ -15,21 +15,11 @@ import (
 
 // view starts a control-panel view inside the staff member's nation.
 func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
-	lang := i18n.Negotiate(r, i18n.Languages, "en")
-	v := h.Renderer.NewView(r, lang, i18n.Languages)
-	v.User = &web.ViewUser{ID: s.User.ID, Email: s.User.Email, Name: s.User.Name}
-	v.Nation = &web.ViewNation{ID: s.Nation.ID, Slug: s.Nation.Slug, Name: s.Nation.Name}
-	v.Role = string(s.Role)
+	v := s.View(h.Renderer, r)
 	if done := r.URL.Query().Get("done"); slices.Contains([]string{"created", "saved", "published", "unpublished", "deleted", "topic_saved", "topic_deleted"}, done) {
 		v.Flash = v.T("pages.flash." + done)
 	}
 	return v
-}
-
-func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	i18n.Remember(w, r, v.Lang)
-	w.Header().Set("Cache-Control", "no-store")
-	h.Renderer.Render(w, status, "admin/"+page, v)
 }
 
 // fail answers a control-panel request with err's status and message.
@@ -39,19 +29,6 @@ func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func (h *Handlers) adminURL(s *auth.Staff, rest string) string {
 	return "/admin/" + s.Nation.Slug + "/" + rest
-}
-
-// parseForm reads a posted form; an unreadable body is 400 (413 when too large).
-func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	if err := r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		if web.IsTooLarge(err) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		http.Error(w, http.StatusText(status), status)
-		return false
-	}
-	return true
 }
 
 // pageOf loads the page named by {page} in the staff member's nation.
@@ -101,7 +78,7 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 		Pages []listRow
 		Types []string
 	}{rows, Types}
-	h.render(w, r, http.StatusOK, "pages_list", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "pages_list", v)
 }
 
 // editData is what admin/pages_edit receives.
@@ -211,7 +188,7 @@ func (h *Handlers) renderEdit(w http.ResponseWriter, r *http.Request, s *auth.St
 		return
 	}
 	v.Data = d
-	h.render(w, r, status, "pages_edit", v)
+	h.Renderer.RenderPrivate(w, r, status, "pages_edit", v)
 }
 
 func (h *Handlers) newForm(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
@@ -226,7 +203,7 @@ func (h *Handlers) newForm(w http.ResponseWriter, r *http.Request, s *auth.Staff
 }
 
 func (h *Handlers) newSubmit(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	p := &Page{NationID: s.Nation.ID, Status: StatusDraft}
@@ -243,7 +220,7 @@ func (h *Handlers) editForm(w http.ResponseWriter, r *http.Request, s *auth.Staf
 
 func (h *Handlers) editSubmit(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	p, ok := h.pageOf(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	h.save(w, r, s, p, false)
@@ -387,12 +364,12 @@ func (h *Handlers) renderDelete(w http.ResponseWriter, r *http.Request, s *auth.
 		Page  *Page
 		Count int64
 	}{p, count}
-	h.render(w, r, status, "pages_delete", v)
+	h.Renderer.RenderPrivate(w, r, status, "pages_delete", v)
 }
 
 func (h *Handlers) deleteSubmit(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	p, ok := h.pageOf(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	if r.PostForm.Get("confirm") != "yes" {
@@ -428,7 +405,7 @@ func (h *Handlers) renderTopics(w http.ResponseWriter, r *http.Request, s *auth.
 		d.Langs = append(d.Langs, option{Value: l, Label: i18n.Names[l]})
 	}
 	v.Data = d
-	h.render(w, r, status, "pages_topics", v)
+	h.Renderer.RenderPrivate(w, r, status, "pages_topics", v)
 }
 
 func topicNames(f url.Values, langs []string) map[string]string {
@@ -440,7 +417,7 @@ func topicNames(f url.Values, langs []string) map[string]string {
 }
 
 func (h *Handlers) topicCreate(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	t := Topic{Slug: r.PostForm.Get("slug"), Names: topicNames(r.PostForm, s.Nation.Languages)}
@@ -482,7 +459,7 @@ func (h *Handlers) topicOf(w http.ResponseWriter, r *http.Request, s *auth.Staff
 
 func (h *Handlers) topicEdit(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	t, ok := h.topicOf(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	t.Names = topicNames(r.PostForm, s.Nation.Languages)

@@ -76,5 +76,5 @@ func (h *Handlers) submissions(w http.ResponseWriter, r *http.Request, s *auth.S
 		Rows       []SubmissionRow
 		Prev, Next int // page numbers; 0 when none
 	}{p, rows, n - 1, map[bool]int{true: n + 1}[more]}
-	h.render(w, r, http.StatusOK, "pages_submissions", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "pages_submissions", v)
 }

@@ -69,10 +69,6 @@ func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
 	return v
 }
 
-func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	h.Renderer.RenderPrivate(w, r, status, page, v)
-}
-
 func (h *Handlers) index(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	files, err := h.Store.Files(r.Context(), s.Nation.ID)
 	if err != nil {
@@ -95,7 +91,7 @@ func (h *Handlers) index(w http.ResponseWriter, r *http.Request, s *auth.Staff) 
 		Files   []fileRow
 		Pending bool
 	}{rows, pending}
-	h.render(w, r, http.StatusOK, "theme_index", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "theme_index", v)
 }
 
 type editData struct {
@@ -134,7 +130,7 @@ func (h *Handlers) editForm(w http.ResponseWriter, r *http.Request, s *auth.Staf
 	}
 	v := h.view(r, s)
 	v.Data = editData{File: name, Source: src, Default: isDefault, IsCSS: name == CSSFile}
-	h.render(w, r, http.StatusOK, "theme_edit", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "theme_edit", v)
 }
 
 func (h *Handlers) editSave(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
@@ -162,7 +158,7 @@ func (h *Handlers) editSave(w http.ResponseWriter, r *http.Request, s *auth.Staf
 		}
 		v := h.view(r, s)
 		v.Data = editData{File: name, Source: r.PostForm.Get("source"), Error: errs.Message(err), IsCSS: name == CSSFile}
-		h.render(w, r, http.StatusUnprocessableEntity, "theme_edit", v)
+		h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "theme_edit", v)
 		return
 	}
 	http.Redirect(w, r, "/admin/"+s.Nation.Slug+"/theme?done=saved", http.StatusSeeOther)

@@ -73,24 +73,7 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	mux.Handle("POST /admin/{nation}/automail/{page}", org(h.automailSave))
 }
 
-func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
-	v := s.View(h.Renderer, r)
-	return v
-}
-
-func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	h.Renderer.RenderPrivate(w, r, status, page, v)
-}
-
 func base(s *auth.Staff) string { return "/admin/" + s.Nation.Slug + "/broadcasts" }
-
-func pathID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
-	return web.PathID(w, r, name)
-}
-
-func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	return web.ParseForm(w, r)
-}
 
 // listRow is one broadcast on the list.
 type listRow struct {
@@ -136,9 +119,9 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 			}
 		}
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	v.Data = map[string]any{"Rows": rows, "Pages": pgs}
-	h.render(w, r, http.StatusOK, "broadcast_list", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "broadcast_list", v)
 }
 
 // composeData is the compose page.
@@ -180,9 +163,9 @@ func (h *Handlers) renderCompose(w http.ResponseWriter, r *http.Request, s *auth
 			d.Error = errs.Message(err)
 		}
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	v.Data = d
-	h.render(w, r, status, "broadcast_compose", v)
+	h.Renderer.RenderPrivate(w, r, status, "broadcast_compose", v)
 }
 
 func (h *Handlers) newForm(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
@@ -192,7 +175,7 @@ func (h *Handlers) newForm(w http.ResponseWriter, r *http.Request, s *auth.Staff
 }
 
 func (h *Handlers) create(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	d := draftFromForm(r.PostForm)
@@ -220,7 +203,7 @@ func (h *Handlers) composeFailed(w http.ResponseWriter, r *http.Request, s *auth
 }
 
 func (h *Handlers) load(w http.ResponseWriter, r *http.Request, s *auth.Staff) (*broadcast.Broadcast, bool) {
-	id, ok := pathID(w, r, "id")
+	id, ok := web.PathID(w, r, "id")
 	if !ok {
 		return nil, false
 	}
@@ -250,7 +233,7 @@ func (h *Handlers) show(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 
 func (h *Handlers) save(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	b, ok := h.load(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	d := draftFromForm(r.PostForm)
@@ -329,9 +312,9 @@ func (h *Handlers) preview(w http.ResponseWriter, r *http.Request, s *auth.Staff
 	}
 	d.Rendered = rd
 	d.FrameURL = base(s) + "/" + strconv.FormatInt(b.ID, 10) + "/preview.html?person=" + strconv.FormatInt(pid, 10)
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	v.Data = d
-	h.render(w, r, http.StatusOK, "broadcast_preview", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "broadcast_preview", v)
 }
 
 // previewHTML is the message's HTML alone, for the preview's sandboxed
@@ -356,7 +339,7 @@ func (h *Handlers) previewHTML(w http.ResponseWriter, r *http.Request, s *auth.S
 
 func (h *Handlers) testSend(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	b, ok := h.load(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	pid, _ := strconv.ParseInt(r.PostForm.Get("person"), 10, 64)
@@ -388,7 +371,7 @@ func ParseLocal(v, tz string) (time.Time, error) {
 
 func (h *Handlers) send(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	b, ok := h.load(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	var at time.Time
@@ -473,9 +456,9 @@ func (h *Handlers) progress(w http.ResponseWriter, r *http.Request, s *auth.Staf
 		// A plain refresh: works without script, under the strict CSP.
 		w.Header().Set("Refresh", "3")
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	v.Data = d
-	h.render(w, r, http.StatusOK, "broadcast_progress", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "broadcast_progress", v)
 }
 
 // automailData is the automatic messages form of a page.
@@ -488,7 +471,7 @@ type automailData struct {
 }
 
 func (h *Handlers) loadPage(w http.ResponseWriter, r *http.Request, s *auth.Staff) (*pages.Page, bool) {
-	id, ok := pathID(w, r, "page")
+	id, ok := web.PathID(w, r, "page")
 	if !ok {
 		return nil, false
 	}
@@ -505,9 +488,9 @@ func (h *Handlers) renderAutomail(w http.ResponseWriter, r *http.Request, s *aut
 	for len(d.Steps) < len(d.Settings.Welcome)+2 && len(d.Steps) < automail.MaxWelcome {
 		d.Steps = append(d.Steps, automail.WelcomeMessage{})
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	v.Data = d
-	h.render(w, r, status, "broadcast_automail", v)
+	h.Renderer.RenderPrivate(w, r, status, "broadcast_automail", v)
 }
 
 func (h *Handlers) automailForm(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
@@ -525,7 +508,7 @@ func (h *Handlers) automailForm(w http.ResponseWriter, r *http.Request, s *auth.
 
 func (h *Handlers) automailSave(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	p, ok := h.loadPage(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	f := r.PostForm

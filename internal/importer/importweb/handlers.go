@@ -93,15 +93,6 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 
 func base(s *auth.Staff) string { return "/admin/" + s.Nation.Slug + "/people/import" }
 
-func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
-	v := s.View(h.Renderer, r)
-	return v
-}
-
-func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	h.Renderer.RenderPrivate(w, r, status, page, v)
-}
-
 func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	web.Error(w, r, h.Log, err)
 }
@@ -154,16 +145,16 @@ func (h *Handlers) renderIndex(w http.ResponseWriter, r *http.Request, s *auth.S
 		h.fail(w, r, err)
 		return
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	v.Data = &indexPage{Imports: list, Error: msg, MaxMiB: h.maxUpload.Load() >> 20}
-	h.render(w, r, status, "import_index", v)
+	h.Renderer.RenderPrivate(w, r, status, "import_index", v)
 }
 
 // upload streams the posted file (multipart field "file") straight into
 // the data directory, under its own body cap, without buffering it in
 // memory or in a temporary file elsewhere. A refused file leaves nothing.
 func (h *Handlers) upload(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	r.Body = http.MaxBytesReader(w, r.Body, h.maxUpload.Load())
 	refuse := func(status int, msg string) { h.renderIndex(w, r, s, status, msg) }
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "multipart/form-data" {
@@ -243,7 +234,7 @@ func (h *Handlers) mapping(w http.ResponseWriter, r *http.Request, s *auth.Staff
 }
 
 func (h *Handlers) renderMapping(w http.ResponseWriter, r *http.Request, s *auth.Staff, imp *importer.Import, status int, msg string) {
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	in, err := h.Imports.Inspect(imp, 3)
 	if err != nil && errs.KindOf(err) == errs.KindInvalid && msg != "" {
 		// The chosen mapping does not read: show the file as detected.
@@ -285,7 +276,7 @@ func (h *Handlers) renderMapping(w http.ResponseWriter, r *http.Request, s *auth
 		p.Columns = append(p.Columns, mc)
 	}
 	v.Data = p
-	h.render(w, r, status, "import_mapping", v)
+	h.Renderer.RenderPrivate(w, r, status, "import_mapping", v)
 }
 
 func contains(list []string, s string) bool {
@@ -299,14 +290,14 @@ func contains(list []string, s string) bool {
 
 // mappingSubmit records the mapping and options and queues the dry run.
 func (h *Handlers) mappingSubmit(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	imp, job, ok := h.load(w, r, s)
 	if !ok {
 		return
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	in, err := h.Imports.Inspect(&importer.Import{NationID: imp.NationID, ID: imp.ID}, 0)
 	if err != nil {
 		h.fail(w, r, err)
@@ -358,7 +349,7 @@ func busy(imp *importer.Import, job *jobs.Job) bool {
 
 // run queues the import itself, with the options of its preview.
 func (h *Handlers) run(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	imp, job, ok := h.load(w, r, s)
@@ -460,9 +451,9 @@ func (h *Handlers) status(w http.ResponseWriter, r *http.Request, s *auth.Staff)
 		h.fail(w, r, err)
 		return
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	v.Data = p
-	h.render(w, r, http.StatusOK, "import_status", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "import_status", v)
 }
 
 // rejects downloads the rejects file of the run (or, with ?preview=1, of
@@ -495,10 +486,4 @@ func (h *Handlers) rejects(w http.ResponseWriter, r *http.Request, s *auth.Staff
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	http.ServeContent(w, r, name, time.Time{}, f)
-}
-
-// parseForm reads a posted form; a body that cannot be read is the
-// client's fault and gets 400 (413 when too large), never 500.
-func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	return web.ParseForm(w, r)
 }

@@ -37,7 +37,7 @@ type auditPage struct {
 func (h *Handlers) audit(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	d := auditPage{From: q.Get("from"), To: q.Get("to"), Person: q.Get("person")}
 	status := http.StatusOK
 
@@ -121,5 +121,5 @@ func (h *Handlers) audit(w http.ResponseWriter, r *http.Request, s *auth.Staff) 
 			Kind: e.ObjectKind, ObjectID: e.ObjectID, Person: e.ObjectKind == "person"})
 	}
 	v.Data = d
-	h.render(w, r, status, "people_audit", v)
+	h.Renderer.RenderPrivate(w, r, status, "people_audit", v)
 }

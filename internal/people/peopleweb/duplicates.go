@@ -14,6 +14,7 @@ import (
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/store"
+	"github.com/muster-org/muster/internal/web"
 )
 
 // who is the short description of a person in the queue.
@@ -136,7 +137,7 @@ func (h *Handlers) renderDuplicates(w http.ResponseWriter, r *http.Request, s *a
 		h.fail(w, r, err)
 		return
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	has := func(k string) bool { return h.Renderer.Bundle().Has(v.Lang, k) }
 	d := duplicatesPage{Error: errMsg}
 	for _, x := range dups {
@@ -156,7 +157,7 @@ func (h *Handlers) renderDuplicates(w http.ResponseWriter, r *http.Request, s *a
 		d.Notice = v.T("people.done." + done)
 	}
 	v.Data = d
-	h.render(w, r, status, "people_duplicates", v)
+	h.Renderer.RenderPrivate(w, r, status, "people_duplicates", v)
 }
 
 // detect proposes pairs sharing a phone number but not an e-mail.
@@ -172,7 +173,7 @@ func (h *Handlers) detect(w http.ResponseWriter, r *http.Request, s *auth.Staff)
 // duplicate reads one proposal of the nation; another nation's is 404.
 func (h *Handlers) duplicate(w http.ResponseWriter, r *http.Request, s *auth.Staff) (people.Duplicate, bool) {
 	var d people.Duplicate
-	id, ok := pathID(w, r, "dup")
+	id, ok := web.PathID(w, r, "dup")
 	if !ok {
 		return d, false
 	}
@@ -232,7 +233,7 @@ func (h *Handlers) mergePreview(w http.ResponseWriter, r *http.Request, s *auth.
 		h.fail(w, r, err)
 		return
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	has := func(k string) bool { return h.Renderer.Bundle().Has(v.Lang, k) }
 	pp := previewPage{Dup: d, Reason: label(v, has, "people.reason.", d.Reason), Keep: keep, Other: other,
 		KeepName: displayName(keep), OtherName: displayName(other),
@@ -286,7 +287,7 @@ func (h *Handlers) mergePreview(w http.ResponseWriter, r *http.Request, s *auth.
 	fill("relationship", label(v, has, "people.relationship.", keep.Relationship), label(v, has, "people.relationship.", other.Relationship))
 	unite("tags", keep.Tags, other.Tags)
 	v.Data = pp
-	h.render(w, r, http.StatusOK, "people_merge", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "people_merge", v)
 }
 
 func emailList(p *people.Person) []string {
@@ -311,7 +312,7 @@ func addressLine(a people.Address) string {
 // the pair); the store records the merge in the audit log.
 func (h *Handlers) mergeSubmit(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	d, ok := h.duplicate(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	keep, _ := strconv.ParseInt(r.PostForm.Get("keep"), 10, 64)
@@ -326,13 +327,13 @@ func (h *Handlers) mergeSubmit(w http.ResponseWriter, r *http.Request, s *auth.S
 		return
 	}
 	if d.Status != "open" {
-		v := h.view(r, s)
+		v := s.View(h.Renderer, r)
 		h.renderDuplicates(w, r, s, http.StatusConflict, v.T("people.err.not_open"))
 		return
 	}
 	if _, err := h.People.Merge(r.Context(), s.Nation.ID, keep, other, s.User.ID); err != nil {
 		if errs.KindOf(err) == errs.KindConflict || errs.KindOf(err) == errs.KindInvalid {
-			v := h.view(r, s)
+			v := s.View(h.Renderer, r)
 			h.renderDuplicates(w, r, s, http.StatusConflict, v.T("people.err.merge"))
 			return
 		}
@@ -349,7 +350,7 @@ func (h *Handlers) dismiss(w http.ResponseWriter, r *http.Request, s *auth.Staff
 	}
 	if err := h.People.DismissDuplicate(r.Context(), s.Nation.ID, d.ID); err != nil {
 		if errs.KindOf(err) == errs.KindNotFound { // no longer open
-			v := h.view(r, s)
+			v := s.View(h.Renderer, r)
 			h.renderDuplicates(w, r, s, http.StatusConflict, v.T("people.err.not_open"))
 			return
 		}
@@ -365,7 +366,7 @@ func (h *Handlers) dismiss(w http.ResponseWriter, r *http.Request, s *auth.Staff
 
 // undo reverses a merge of the last 30 days; the store audits it.
 func (h *Handlers) undo(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	id, ok := pathID(w, r, "merge")
+	id, ok := web.PathID(w, r, "merge")
 	if !ok {
 		return
 	}
@@ -373,7 +374,7 @@ func (h *Handlers) undo(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	switch {
 	case err == nil:
 	case errs.KindOf(err) == errs.KindConflict:
-		v := h.view(r, s)
+		v := s.View(h.Renderer, r)
 		h.renderDuplicates(w, r, s, http.StatusConflict, v.T("people.err.undo"))
 		return
 	default:

@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/muster-org/muster/internal/changes"
-	"github.com/muster-org/muster/internal/crypt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/muster-org/muster/internal/changes"
+	"github.com/muster-org/muster/internal/crypt"
+	"github.com/muster-org/muster/internal/web"
 
 	"github.com/muster-org/muster/internal/auth"
 	"github.com/muster-org/muster/internal/errs"
@@ -19,7 +21,7 @@ import (
 )
 
 func (h *Handlers) renderForm(w http.ResponseWriter, r *http.Request, s *auth.Staff, status int, p *people.Person, f formValues, fe fieldErrors, existing int64) {
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	pf := buildForm(v, f, fe)
 	pf.Existing = existing
 	if p == nil {
@@ -32,7 +34,7 @@ func (h *Handlers) renderForm(w http.ResponseWriter, r *http.Request, s *auth.St
 		pf.Cancel = h.profileURL(s, p.ID)
 	}
 	v.Data = pf
-	h.render(w, r, status, "people_form", v)
+	h.Renderer.RenderPrivate(w, r, status, "people_form", v)
 }
 
 func (h *Handlers) editForm(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
@@ -59,10 +61,10 @@ func (h *Handlers) loadLive(w http.ResponseWriter, r *http.Request, s *auth.Staf
 // and nothing is changed.
 func (h *Handlers) editSubmit(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	p, ok := h.loadLive(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	f := formFromPost(r.PostForm)
 	in, fe := validate(v, f, s.Nation.Country, p)
 	if len(fe) > 0 {
@@ -341,11 +343,11 @@ func (h *Handlers) newForm(w http.ResponseWriter, r *http.Request, s *auth.Staff
 // A record that would match someone already there is not merged silently:
 // the form says so and links to that person.
 func (h *Handlers) newSubmit(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	ctx := r.Context()
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	f := formFromPost(r.PostForm)
 	in, fe := validate(v, f, s.Nation.Country, nil)
 	if len(fe) > 0 {

@@ -11,10 +11,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/muster-org/muster/internal/auth"
-	"github.com/muster-org/muster/internal/i18n"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/store"
 	"github.com/muster-org/muster/internal/web"
@@ -106,53 +104,10 @@ func (h *Handlers) scopeOf(r *http.Request, s *auth.Staff) (*scope, error) {
 	return &scope{where: "id IN (SELECT p.id FROM people p WHERE " + where + ")", args: args, sensitive: sensitive}, nil
 }
 
-// view starts a control-panel view inside the staff member's nation.
-func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
-	lang := i18n.Negotiate(r, i18n.Languages, "en")
-	v := h.Renderer.NewView(r, lang, i18n.Languages)
-	v.User = &web.ViewUser{ID: s.User.ID, Email: s.User.Email, Name: s.User.Name}
-	v.Nation = &web.ViewNation{ID: s.Nation.ID, Slug: s.Nation.Slug, Name: s.Nation.Name}
-	v.Role = string(s.Role)
-	return v
-}
-
-// render writes a page of this package, remembering an explicit language
-// choice; personal data must not be cached by browsers or proxies.
-func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	i18n.Remember(w, r, v.Lang)
-	w.Header().Set("Cache-Control", "no-store")
-	h.Renderer.Render(w, status, "admin/"+page, v)
-}
-
 // fail answers with the error's status; internal errors are logged by
 // web.Error without request data.
 func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	web.Error(w, r, h.Log, err)
-}
-
-// pathID parses a numeric path value; anything else is 404, as if the page
-// did not exist.
-func pathID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		http.NotFound(w, r)
-		return 0, false
-	}
-	return id, true
-}
-
-// parseForm reads a posted form; a body that cannot be read is the
-// client's fault and gets 400 (413 when too large), never 500.
-func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	if err := r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		if web.IsTooLarge(err) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		http.Error(w, http.StatusText(status), status)
-		return false
-	}
-	return true
 }
 
 // field is one input of a form, in the shape the shared "field" partial

@@ -148,7 +148,7 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 		h.fail(w, r, err)
 		return
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	base := "/admin/" + s.Nation.Slug + "/people"
 	link := func(sort string, page int) string {
 		u := url.Values{}
@@ -177,5 +177,5 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 		data.NextURL = link(sort, page+1)
 	}
 	v.Data = data
-	h.render(w, r, http.StatusOK, "people_list", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "people_list", v)
 }

@@ -135,7 +135,7 @@ func displayName(p *people.Person) string {
 func (h *Handlers) profileView(r *http.Request, s *auth.Staff, p *people.Person, fe fieldErrors) (*web.View, error) {
 	ctx := r.Context()
 	n := s.Nation.ID
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	has := func(k string) bool { return h.Renderer.Bundle().Has(v.Lang, k) }
 	staff, _, err := h.staffNames(r, s)
 	if err != nil {
@@ -312,7 +312,7 @@ func fieldLabel(v *web.View, has func(string) bool, f string) string {
 // loadPerson reads the {id} person of the staff member's nation; a person
 // of any other nation, or none, is 404.
 func (h *Handlers) loadPerson(w http.ResponseWriter, r *http.Request, s *auth.Staff) (*people.Person, bool) {
-	id, ok := pathID(w, r, "id")
+	id, ok := web.PathID(w, r, "id")
 	if !ok {
 		return nil, false
 	}
@@ -365,7 +365,7 @@ func (h *Handlers) profile(w http.ResponseWriter, r *http.Request, s *auth.Staff
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "people_profile", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "people_profile", v)
 }
 
 // withoutSensitiveTags returns a copy of the person without the tags marked

@@ -14,6 +14,7 @@ import (
 	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/store"
+	"github.com/muster-org/muster/internal/web"
 )
 
 // maxNote bounds a note typed by staff.
@@ -34,12 +35,12 @@ func (h *Handlers) tagRemove(w http.ResponseWriter, r *http.Request, s *auth.Sta
 
 func (h *Handlers) tagChange(w http.ResponseWriter, r *http.Request, s *auth.Staff, add bool) {
 	p, ok := h.loadLive(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	name, key := people.NormaliseTag(r.PostForm.Get("tag"))
 	if key == "" {
-		v := h.view(r, s)
+		v := s.View(h.Renderer, r)
 		h.renderProfileErrors(w, r, s, p, fieldErrors{"tag": v.T("people.err.tag")})
 		return
 	}
@@ -66,7 +67,7 @@ func (h *Handlers) renderProfileErrors(w http.ResponseWriter, r *http.Request, s
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusUnprocessableEntity, "people_profile", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "people_profile", v)
 }
 
 func (h *Handlers) tag(ctx context.Context, s *auth.Staff, personID int64, name, key string) error {
@@ -147,11 +148,11 @@ func touch(ctx context.Context, tx *store.Tx, s *auth.Staff, personID int64, typ
 // noteAdd adds a note to the person's timeline.
 func (h *Handlers) noteAdd(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	p, ok := h.loadLive(w, r, s)
-	if !ok || !parseForm(w, r) {
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	note := strings.TrimSpace(strings.ReplaceAll(r.PostForm.Get("note"), "\r\n", "\n"))
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	switch {
 	case note == "":
 		h.renderProfileErrors(w, r, s, p, fieldErrors{"note": v.T("people.err.note_empty")})

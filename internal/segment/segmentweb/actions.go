@@ -13,13 +13,14 @@ import (
 	"github.com/muster-org/muster/internal/jobs"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/segment"
+	"github.com/muster-org/muster/internal/web"
 )
 
 // export downloads the people of a filter as CSV. The export goes in the
 // targeting register (with its count) and the audit log (action "export",
 // object the register entry), before a byte is sent.
 func (h *Handlers) export(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	q := strings.TrimSpace(r.PostForm.Get("q"))
@@ -60,7 +61,7 @@ func (h *Handlers) actionFailed(w http.ResponseWriter, r *http.Request, s *auth.
 // tag queues a job that adds (op=add) or removes (op=remove) a tag for
 // everyone the filter selects, and shows its progress page.
 func (h *Handlers) tag(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	q := strings.TrimSpace(r.PostForm.Get("q"))
@@ -71,7 +72,7 @@ func (h *Handlers) tag(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
 	}
 	name, key := people.NormaliseTag(r.PostForm.Get("tag"))
 	if key == "" {
-		v := h.view(r, s)
+		v := s.View(h.Renderer, r)
 		h.renderIndex(w, r, s, http.StatusUnprocessableEntity, map[string]string{"tag": v.T("segments.err.tag")})
 		return
 	}
@@ -104,7 +105,7 @@ type jobPage struct {
 // jobShow shows a tag job's progress; it can be left and revisited, and
 // segments.js reloads it while the job runs.
 func (h *Handlers) jobShow(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	id, ok := pathID(w, r, "id")
+	id, ok := web.PathID(w, r, "id")
 	if !ok {
 		return
 	}
@@ -124,15 +125,15 @@ func (h *Handlers) jobShow(w http.ResponseWriter, r *http.Request, s *auth.Staff
 		p.Percent = 100
 	}
 	p.Actor = h.staffNames(r.Context(), s.Nation.ID)[p.Args.Actor]
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	v.Data = p
-	h.render(w, r, http.StatusOK, "segments_job", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "segments_job", v)
 }
 
 // audience downloads the audience file of a filter for an ad platform
 // (administrators only; see segment.AudienceExport for the rules).
 func (h *Handlers) audience(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	var buf bytes.Buffer
@@ -179,7 +180,7 @@ func (h *Handlers) register(w http.ResponseWriter, r *http.Request, s *auth.Staf
 		p.Sensitive = append(p.Sensitive, name)
 	}
 	sortStrings(p.Sensitive)
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	switch r.URL.Query().Get("done") {
 	case "marked":
 		v.Flash = v.T("segments.register.marked")
@@ -190,12 +191,12 @@ func (h *Handlers) register(w http.ResponseWriter, r *http.Request, s *auth.Staf
 		v.Errors = map[string]string{"tag": v.T("segments.err.no_tag")}
 	}
 	v.Data = p
-	h.render(w, r, http.StatusOK, "segments_register", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "segments_register", v)
 }
 
 // sensitive marks a tag as political-opinion data (or unmarks it).
 func (h *Handlers) sensitive(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	on := r.PostForm.Get("sensitive") == "yes"

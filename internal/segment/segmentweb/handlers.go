@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/muster-org/muster/internal/auth"
-	"github.com/muster-org/muster/internal/i18n"
 	"github.com/muster-org/muster/internal/jobs"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/people"
@@ -97,23 +96,6 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	mux.Handle("POST /admin/{nation}/ladder/people/{id}", org(h.ladderPersonSet))
 }
 
-// view starts a control-panel view inside the staff member's nation.
-func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
-	lang := i18n.Negotiate(r, i18n.Languages, "en")
-	v := h.Renderer.NewView(r, lang, i18n.Languages)
-	v.User = &web.ViewUser{ID: s.User.ID, Email: s.User.Email, Name: s.User.Name}
-	v.Nation = &web.ViewNation{ID: s.Nation.ID, Slug: s.Nation.Slug, Name: s.Nation.Name}
-	v.Role = string(s.Role)
-	return v
-}
-
-// render writes a page of this package; personal data must not be cached.
-func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, page string, v *web.View) {
-	i18n.Remember(w, r, v.Lang)
-	w.Header().Set("Cache-Control", "no-store")
-	h.Renderer.Render(w, status, "admin/"+page, v)
-}
-
 // fail answers with the error's status and safe message.
 func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	web.Error(w, r, h.Log, err)
@@ -121,29 +103,6 @@ func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // base is the nation's segments URL.
 func base(s *auth.Staff) string { return "/admin/" + s.Nation.Slug + "/segments" }
-
-// pathID parses a numeric path value; anything else is 404.
-func pathID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		http.NotFound(w, r)
-		return 0, false
-	}
-	return id, true
-}
-
-// parseForm reads a posted form; an unreadable body is 400 (413 if too large).
-func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	if err := r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		if web.IsTooLarge(err) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		http.Error(w, http.StatusText(status), status)
-		return false
-	}
-	return true
-}
 
 // staffNames maps the nation's staff ids to what to show for them.
 func (h *Handlers) staffNames(ctx context.Context, nationID int64) map[int64]string {

@@ -9,6 +9,7 @@ import (
 	"github.com/muster-org/muster/internal/auth"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/segment"
+	"github.com/muster-org/muster/internal/web"
 )
 
 // maxRungRows is how many rung rows the ladder form posts at most.
@@ -44,7 +45,7 @@ func (h *Handlers) renderLadder(w http.ResponseWriter, r *http.Request, s *auth.
 		h.fail(w, r, err)
 		return
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	p := &ladderPage{Rungs: rungs, IsAdmin: s.Role == auth.RoleAdmin, Rows: rows}
 	if p.Rows == nil {
 		p.Rows = append(append([]segment.Rung{}, rungs...), segment.Rung{})
@@ -62,11 +63,11 @@ func (h *Handlers) renderLadder(w http.ResponseWriter, r *http.Request, s *auth.
 	}
 	v.Errors = formErr
 	v.Data = p
-	h.render(w, r, status, "ladder_index", v)
+	h.Renderer.RenderPrivate(w, r, status, "ladder_index", v)
 }
 
 func (h *Handlers) ladderPoints(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	pts := map[string]int64{}
@@ -77,7 +78,7 @@ func (h *Handlers) ladderPoints(w http.ResponseWriter, r *http.Request, s *auth.
 		}
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || n < 0 || n > segment.MaxPoints {
-			v := h.view(r, s)
+			v := s.View(h.Renderer, r)
 			h.renderLadder(w, r, s, http.StatusUnprocessableEntity, nil, map[string]string{"points": v.T("segments.err.points", segment.MaxPoints)})
 			return
 		}
@@ -91,7 +92,7 @@ func (h *Handlers) ladderPoints(w http.ResponseWriter, r *http.Request, s *auth.
 }
 
 func (h *Handlers) ladderRungs(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	var rungs []segment.Rung
@@ -149,9 +150,9 @@ func (h *Handlers) ladderReady(w http.ResponseWriter, r *http.Request, s *auth.S
 	if more {
 		p.NextURL = fmt.Sprintf("/admin/%s/ladder/ready?page=%d", s.Nation.Slug, page+1)
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	v.Data = p
-	h.render(w, r, http.StatusOK, "ladder_ready", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "ladder_ready", v)
 }
 
 // personPage is the data of a person's ladder page.
@@ -164,7 +165,7 @@ type personPage struct {
 }
 
 func (h *Handlers) ladderPerson(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	id, ok := pathID(w, r, "id")
+	id, ok := web.PathID(w, r, "id")
 	if !ok {
 		return
 	}
@@ -178,17 +179,17 @@ func (h *Handlers) ladderPerson(w http.ResponseWriter, r *http.Request, s *auth.
 		p.SetBy = h.staffNames(r.Context(), s.Nation.ID)[pr.Manual.SetBy]
 		p.ManualKey = pr.Manual.Key
 	}
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	if r.URL.Query().Get("done") != "" {
 		v.Flash = v.T("segments.ladder.rung_set")
 	}
 	v.Data = p
-	h.render(w, r, http.StatusOK, "ladder_person", v)
+	h.Renderer.RenderPrivate(w, r, http.StatusOK, "ladder_person", v)
 }
 
 func (h *Handlers) ladderPersonSet(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	id, ok := pathID(w, r, "id")
-	if !ok || !parseForm(w, r) {
+	id, ok := web.PathID(w, r, "id")
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	if err := h.Segments.SetManualRung(r.Context(), s.Nation.ID, id, r.PostForm.Get("rung"), s.User.ID); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/muster-org/muster/internal/auth"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/segment"
+	"github.com/muster-org/muster/internal/web"
 )
 
 // chartDays is how far back a saved segment's chart goes.
@@ -31,7 +32,7 @@ type savedPage struct {
 }
 
 func (h *Handlers) savedCreate(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	if !parseForm(w, r) {
+	if !web.ParseForm(w, r) {
 		return
 	}
 	g, err := h.Segments.CreateSaved(r.Context(), s.Nation.ID, segment.Saved{
@@ -57,7 +58,7 @@ func (h *Handlers) savedCreate(w http.ResponseWriter, r *http.Request, s *auth.S
 }
 
 func (h *Handlers) savedShow(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	id, ok := pathID(w, r, "id")
+	id, ok := web.PathID(w, r, "id")
 	if !ok {
 		return
 	}
@@ -71,7 +72,7 @@ func (h *Handlers) savedShow(w http.ResponseWriter, r *http.Request, s *auth.Sta
 
 func (h *Handlers) renderSaved(w http.ResponseWriter, r *http.Request, s *auth.Staff, g segment.Saved, status int, name, filter, desc string, formErr map[string]string) {
 	ctx := r.Context()
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	p := &savedPage{Saved: g, IsAdmin: s.Role == auth.RoleAdmin, Name: name, Filter: filter, Desc: desc}
 	p.Author = h.staffNames(ctx, s.Nation.ID)[g.AuthorID]
 	var err error
@@ -89,12 +90,12 @@ func (h *Handlers) renderSaved(w http.ResponseWriter, r *http.Request, s *auth.S
 	}
 	v.Errors = formErr
 	v.Data = p
-	h.render(w, r, status, "segments_saved", v)
+	h.Renderer.RenderPrivate(w, r, status, "segments_saved", v)
 }
 
 func (h *Handlers) savedUpdate(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	id, ok := pathID(w, r, "id")
-	if !ok || !parseForm(w, r) {
+	id, ok := web.PathID(w, r, "id")
+	if !ok || !web.ParseForm(w, r) {
 		return
 	}
 	old, err := h.Segments.GetSaved(r.Context(), s.Nation.ID, id)
@@ -120,7 +121,7 @@ func (h *Handlers) savedUpdate(w http.ResponseWriter, r *http.Request, s *auth.S
 }
 
 func (h *Handlers) savedDelete(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	id, ok := pathID(w, r, "id")
+	id, ok := web.PathID(w, r, "id")
 	if !ok {
 		return
 	}

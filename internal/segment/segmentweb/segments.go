@@ -91,7 +91,7 @@ func (h *Handlers) index(w http.ResponseWriter, r *http.Request, s *auth.Staff) 
 // form's errors if a save failed.
 func (h *Handlers) renderIndex(w http.ResponseWriter, r *http.Request, s *auth.Staff, status int, saveErr map[string]string) {
 	ctx := r.Context()
-	v := h.view(r, s)
+	v := s.View(h.Renderer, r)
 	qv := r.URL.Query()
 	if r.Method == http.MethodPost {
 		qv = r.PostForm
@@ -146,7 +146,7 @@ func (h *Handlers) renderIndex(w http.ResponseWriter, r *http.Request, s *auth.S
 	}
 	v.Errors = saveErr
 	v.Data = p
-	h.render(w, r, status, "segments_index", v)
+	h.Renderer.RenderPrivate(w, r, status, "segments_index", v)
 }
 
 // filterError turns an invalid-filter error into the message (and column)
