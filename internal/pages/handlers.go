@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/muster-org/muster/internal/auth"
 	"github.com/muster-org/muster/internal/nation"
+	"github.com/muster-org/muster/internal/ratelimit"
 	"github.com/muster-org/muster/internal/site"
 	"github.com/muster-org/muster/internal/web"
 )
@@ -67,8 +69,8 @@ type Deps struct {
 type Handlers struct {
 	Deps
 	md      *Markdown
-	perIP   *limiter
-	perPage *limiter
+	perIP   *ratelimit.Limiter
+	perPage *ratelimit.Limiter
 	nations nationCache
 	output  outputCache
 }
@@ -78,7 +80,7 @@ func (h *Handlers) allowSubmit(ip string, nationID, pageID int64) bool {
 	if h.Limits.Unlimited {
 		return true
 	}
-	return h.perIP.allow(ip) && h.perPage.allow(itoa64(nationID)+"/"+itoa64(pageID))
+	return h.perIP.Allow(ip) && h.perPage.Allow(itoa64(nationID)+"/"+itoa64(pageID))
 }
 
 // NewHandlers returns the page handlers.
@@ -87,8 +89,8 @@ func NewHandlers(d Deps) *Handlers {
 	return &Handlers{
 		Deps:    d,
 		md:      NewMarkdown(),
-		perIP:   newLimiter(d.Limits.PerIPPerMinute, d.Limits.PerIPBurst),
-		perPage: newLimiter(d.Limits.PerPagePerMinute, d.Limits.PerPageBurst),
+		perIP:   ratelimit.New(d.Limits.PerIPPerMinute, time.Minute, d.Limits.PerIPBurst),
+		perPage: ratelimit.New(d.Limits.PerPagePerMinute, time.Minute, d.Limits.PerPageBurst),
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/muster-org/muster/internal/i18n"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/people"
+	"github.com/muster-org/muster/internal/ratelimit"
 	"github.com/muster-org/muster/internal/web"
 )
 
@@ -32,8 +33,8 @@ type HandlerDeps struct {
 // Handlers serves the public "my data" pages and the staff requests queue.
 type Handlers struct {
 	HandlerDeps
-	perIP      *limiter
-	perAddress *limiter
+	perIP      *ratelimit.Limiter
+	perAddress *ratelimit.Limiter
 	sendSlots  chan struct{}
 	sending    sync.WaitGroup
 }
@@ -42,7 +43,7 @@ type Handlers struct {
 // hour per client address and 3 an hour per e-mail address.
 func NewHandlers(d HandlerDeps) *Handlers {
 	d.BaseURL = strings.TrimRight(d.BaseURL, "/")
-	return &Handlers{HandlerDeps: d, perIP: newLimiter(20, 20), perAddress: newLimiter(3, 3), sendSlots: make(chan struct{}, 8)}
+	return &Handlers{HandlerDeps: d, perIP: ratelimit.New(20, time.Hour, 20), perAddress: ratelimit.New(3, time.Hour, 3), sendSlots: make(chan struct{}, 8)}
 }
 
 // Register adds the routes. The public ones sit under /{nation}/my-data/

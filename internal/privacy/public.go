@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/muster-org/muster/internal/errs"
@@ -136,7 +135,7 @@ func (h *Handlers) request(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
-	if !h.perIP.allow(web.ClientIP(r, h.TrustProxy)) || (email != "" && !h.perAddress.allow(email)) {
+	if !h.perIP.Allow(web.ClientIP(r, h.TrustProxy)) || (email != "" && !h.perAddress.Allow(email)) {
 		h.tooMany(w, v)
 		return
 	}
@@ -152,7 +151,7 @@ func (h *Handlers) open(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !h.perIP.allow(web.ClientIP(r, h.TrustProxy)) {
+	if !h.perIP.Allow(web.ClientIP(r, h.TrustProxy)) {
 		h.tooMany(w, v)
 		return
 	}
@@ -334,41 +333,4 @@ func (h *Handlers) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/" + n.Slug + "/my-data", MaxAge: -1, HttpOnly: true})
 	http.Redirect(w, r, "/"+n.Slug+"/", http.StatusSeeOther)
-}
-
-// limiter is a token bucket per key (a client address, an e-mail).
-type limiter struct {
-	rate, burst float64
-	mu          sync.Mutex
-	buckets     map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-func newLimiter(perHour, burst int) *limiter {
-	return &limiter{rate: float64(perHour) / 3600, burst: float64(burst), buckets: map[string]*bucket{}}
-}
-
-func (l *limiter) allow(key string) bool {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
-	if !ok {
-		if len(l.buckets) > 100_000 {
-			clear(l.buckets)
-		}
-		b = &bucket{tokens: l.burst, at: now}
-		l.buckets[key] = b
-	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

@@ -1,15 +1,20 @@
-package pages
+// Package ratelimit holds in-memory token buckets by key for public forms
+// (per client address, per page, per e-mail address). Limits are per node:
+// a script hammering one node runs dry there, which is what they are for;
+// sign-in throttling, which must hold across nodes, lives in the database
+// (internal/auth).
+package ratelimit
 
 import (
 	"sync"
 	"time"
 )
 
-// limiter is a set of token buckets by key (a client address, a page): each
+// Limiter is a set of token buckets by key (a client address, a page): each
 // key may spend Burst requests at once and regains Rate per second. A
 // school's or a mobile carrier's NAT shares one address, so the per-address
 // burst is generous; a script hammering a form runs dry after it.
-type limiter struct {
+type Limiter struct {
 	rate  float64 // tokens per second
 	burst float64
 	now   func() time.Time
@@ -27,12 +32,14 @@ type bucket struct {
 // carry no information) are dropped.
 const maxBuckets = 100_000
 
-func newLimiter(perMinute, burst int) *limiter {
-	return &limiter{rate: float64(perMinute) / 60, burst: float64(burst), now: time.Now, buckets: map[string]*bucket{}}
+// New returns a limiter allowing burst requests at once per key, refilled
+// at count per period (e.g. 30 per minute, 3 per hour).
+func New(count int, per time.Duration, burst int) *Limiter {
+	return &Limiter{rate: float64(count) / per.Seconds(), burst: float64(burst), now: time.Now, buckets: map[string]*bucket{}}
 }
 
-// allow spends a token of key, reporting false when none is left.
-func (l *limiter) allow(key string) bool {
+// Allow spends a token of key, reporting false when none is left.
+func (l *Limiter) Allow(key string) bool {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -53,7 +60,7 @@ func (l *limiter) allow(key string) bool {
 	return true
 }
 
-func (l *limiter) sweep(now time.Time) {
+func (l *Limiter) sweep(now time.Time) {
 	for k, b := range l.buckets {
 		if b.tokens+now.Sub(b.at).Seconds()*l.rate >= l.burst {
 			delete(l.buckets, k)
