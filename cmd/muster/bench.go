@@ -3,14 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/csv"
-	"encoding/hex"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,20 +15,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/importer"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/people"
-	"github.com/muster-org/muster/internal/store"
 )
 
 func runBenchImport(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("bench import", e.stderr)
 	rows := fs.Int("rows", 100000, "number of `rows` in the generated NationBuilder file")
 	dup := fs.Float64("dup", 0.05, "`fraction` of rows that repeat an earlier person's e-mail (other case and spacing)")
-	engine := fs.String("engine", "sqlite", "`engine`: sqlite or postgres")
-	dbURL := fs.String("database", os.Getenv("MUSTER_DATABASE_URL"), "PostgreSQL server `URL` for --engine postgres (a fresh schema is created in it)")
-	keep := fs.Bool("keep", false, "keep the generated file and database (their paths are printed)")
+	target := addBenchTarget(fs)
 	jsonOut := fs.Bool("json", false, "print the figures as one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the two imports to `file` (go tool pprof)")
 	pos, err := parseArgs(fs, args)
@@ -46,19 +38,17 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 		return usagef("--rows must be at least 1")
 	case *dup < 0 || *dup >= 1:
 		return usagef("--dup must be in [0, 1)")
-	case *engine != "sqlite" && *engine != "postgres":
-		return usagef("--engine must be sqlite or postgres")
-	case *engine == "postgres" && !strings.HasPrefix(*dbURL, "postgres"):
-		return usagef("--engine postgres needs --database postgres://…")
+	}
+	if err := target.validate(); err != nil {
+		return err
 	}
 
-	dir, err := os.MkdirTemp("", "muster-bench-")
+	bd, err := target.open(ctx, e.stderr)
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return err
 	}
-	if !*keep {
-		defer os.RemoveAll(dir)
-	}
+	defer bd.Close(*target.keep)
+	db, dir := bd.DB, bd.Dir
 	file := filepath.Join(dir, "people.csv")
 	genStart := time.Now()
 	if err := generateNationBuilder(file, *rows, *dup); err != nil {
@@ -66,30 +56,6 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 	}
 	genTime := time.Since(genStart)
 
-	dsn := filepath.Join(dir, "muster.db")
-	if *engine == "postgres" {
-		var drop func()
-		dsn, drop, err = freshSchema(ctx, *dbURL, *keep)
-		if err != nil {
-			return err
-		}
-		defer drop()
-	}
-	db, err := store.Open(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	// Opinion fields are sealed under the nation's key: a throw-away master
-	// key for the throw-away database.
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	if _, err := crypt.Attach(ctx, db, &crypt.Master{Key: key}); err != nil {
-		return err
-	}
 	n, err := nation.NewStore(db).Create(ctx, nation.NewNation{Slug: "bench", Name: "Bench", Country: "BE"})
 	if err != nil {
 		return err
@@ -116,7 +82,7 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 	}
 	hwm := peakRSS()
 	res := map[string]any{
-		"engine": *engine, "rows": *rows, "dup": *dup, "generate_seconds": genTime.Seconds(),
+		"engine": *target.engine, "rows": *rows, "dup": *dup, "generate_seconds": genTime.Seconds(),
 		"import": passes[0], "reimport": passes[1],
 		"import_rows_per_s":   float64(passes[0].Rows) / passes[0].Seconds,
 		"reimport_rows_per_s": float64(passes[1].Rows) / passes[1].Seconds,
@@ -126,7 +92,7 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 		return printJSON(e.stdout, res)
 	}
 	w := e.stdout
-	fmt.Fprintf(w, "muster bench import: %d rows, %.0f%% duplicates, %s\n", *rows, *dup*100, *engine)
+	fmt.Fprintf(w, "muster bench import: %d rows, %.0f%% duplicates, %s\n", *rows, *dup*100, *target.engine)
 	fmt.Fprintf(w, "method: a generated NationBuilder people export (nationbuilder_id, names, e-mail with opt-in,\n"+
 		"  phones, birth date, sex, 1–3 tags, support level, primary address with lat/lng; duplicates repeat an\n"+
 		"  earlier e-mail in other case and spacing) imported with `muster import people` logic into a fresh,\n"+
@@ -143,9 +109,6 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 			name, p.Seconds, float64(p.Rows)/p.Seconds, p.Created, p.Updated, p.Unchanged, p.Merged, p.Rejected)
 	}
 	fmt.Fprintf(w, "peak RSS:  %.0f MiB (VmHWM of this process)\n", float64(hwm)/1024)
-	if *keep {
-		fmt.Fprintf(w, "kept: %s and database %s\n", file, dsn)
-	}
 	return nil
 }
 
@@ -232,39 +195,6 @@ func syllableNames(rng *mrand.Rand, n int) []string {
 		out = append(out, strings.ToUpper(name[:1])+name[1:])
 	}
 	return out
-}
-
-// freshSchema creates an empty schema on the PostgreSQL server and returns
-// a URL whose connections use it, and a function that drops it.
-func freshSchema(ctx context.Context, base string, keep bool) (string, func(), error) {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "bench_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		return "", nil, fmt.Errorf("bench: connect: %w", err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return "", nil, fmt.Errorf("bench: create schema: %w", err)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", nil, fmt.Errorf("bench: database URL: %w", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	drop := func() {
-		if keep {
-			return
-		}
-		if a, err := sql.Open("pgx", base); err == nil {
-			_, _ = a.Exec("DROP SCHEMA " + schema + " CASCADE")
-			a.Close()
-		}
-	}
-	return u.String(), drop, nil
 }
 
 // peakRSS returns the process's peak resident set size in KiB, from

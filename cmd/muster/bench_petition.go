@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -23,11 +21,9 @@ import (
 	"time"
 
 	"github.com/muster-org/muster/internal/config"
-	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/pages"
 	"github.com/muster-org/muster/internal/server"
-	"github.com/muster-org/muster/internal/store"
 )
 
 // maxBenchRequests bounds each phase of muster bench petition in count, as
@@ -36,8 +32,7 @@ const maxBenchRequests = 10_000_000
 
 func runBenchPetition(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("bench petition", e.stderr)
-	engine := fs.String("engine", "sqlite", "`engine`: sqlite or postgres")
-	dbURL := fs.String("database", os.Getenv("MUSTER_DATABASE_URL"), "PostgreSQL server `URL` for --engine postgres (a fresh schema is created in it)")
+	target := addBenchTarget(fs)
 	duration := fs.Duration("duration", 60*time.Second, "length of each phase (GET, then POST)")
 	conc := fs.Int("concurrency", 64, "concurrent clients (keep-alive connections)")
 	getOnly := fs.Bool("get-only", false, "only the page views")
@@ -51,10 +46,6 @@ func runBenchPetition(ctx context.Context, e *env, args []string) error {
 	switch {
 	case len(pos) != 0:
 		return usagef("unexpected argument %q", pos[0])
-	case *engine != "sqlite" && *engine != "postgres":
-		return usagef("--engine must be sqlite or postgres")
-	case *engine == "postgres" && !strings.HasPrefix(*dbURL, "postgres"):
-		return usagef("--engine postgres needs --database postgres://…")
 	case *duration <= 0 || *duration > time.Hour:
 		return usagef("--duration must be between 0 and 1h")
 	case *conc < 1 || *conc > 1024:
@@ -63,35 +54,15 @@ func runBenchPetition(ctx context.Context, e *env, args []string) error {
 		return usagef("--get-only and --post-only exclude each other")
 	}
 
-	dir, err := os.MkdirTemp("", "muster-bench-petition-")
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+	if err := target.validate(); err != nil {
+		return err
 	}
-	defer os.RemoveAll(dir)
-	dsn := filepath.Join(dir, "muster.db")
-	if *engine == "postgres" {
-		var drop func()
-		dsn, drop, err = freshSchema(ctx, *dbURL, false)
-		if err != nil {
-			return err
-		}
-		defer drop()
-	}
-	db, err := store.Open(ctx, dsn)
+	bd, err := target.open(ctx, e.stderr)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	// Opinion fields are sealed under the nation's key: a throw-away master
-	// key for the throw-away database.
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	if _, err := crypt.Attach(ctx, db, &crypt.Master{Key: key}); err != nil {
-		return err
-	}
+	defer bd.Close(*target.keep)
+	db := bd.DB
 	n, err := nation.NewStore(db).Create(ctx, nation.NewNation{Slug: "bench", Name: "Bench", Country: "BE"})
 	if err != nil {
 		return err
@@ -117,7 +88,7 @@ func runBenchPetition(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("bench: listen: %w", err)
 	}
 	base := "http://" + ln.Addr().String()
-	cfg := &config.Config{BaseURL: base, DataDir: dir, LogLevel: slog.LevelError}
+	cfg := &config.Config{BaseURL: base, DataDir: bd.Dir, LogLevel: slog.LevelError}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	// The per-address and per-page limits would stop one client sending
 	// thousands of signatures a second: the bench turns them off
@@ -196,7 +167,7 @@ func runBenchPetition(ctx context.Context, e *env, args []string) error {
 		phases = append(phases, res)
 	}
 
-	out := map[string]any{"engine": *engine, "duration_s": duration.Seconds(), "concurrency": *conc,
+	out := map[string]any{"engine": *target.engine, "duration_s": duration.Seconds(), "concurrency": *conc,
 		"cpus": runtime.NumCPU(), "go": runtime.Version(), "phases": phases}
 	var check *lossCheck
 	if !*getOnly {
@@ -218,7 +189,7 @@ func runBenchPetition(ctx context.Context, e *env, args []string) error {
 		}
 	} else {
 		w := e.stdout
-		fmt.Fprintf(w, "muster bench petition: %s, %d clients, %s per phase, %d CPUs, %s\n", *engine, *conc, *duration, runtime.NumCPU(), runtime.Version())
+		fmt.Fprintf(w, "muster bench petition: %s, %d clients, %s per phase, %d CPUs, %s\n", *target.engine, *conc, *duration, runtime.NumCPU(), runtime.Version())
 		fmt.Fprintf(w, "method: the real server (server.New) on 127.0.0.1 with a fresh database; Go keep-alive clients in the\n"+
 			"  same process; GET /bench/petition (the page with its live count), then POST a new person with e-mail\n"+
 			"  consent per request (303 expected). Rate limits off (pages.Limits.Unlimited). CPU is this process's\n"+

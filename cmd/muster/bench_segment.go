@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -16,10 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/segment"
-	"github.com/muster-org/muster/internal/store"
 )
 
 // benchFilters are typical filters by class: the index answers "flags"
@@ -42,11 +38,9 @@ var benchFilters = []struct{ class, filter string }{
 func runBenchSegment(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("bench segment", e.stderr)
 	n := fs.Int("people", 100000, "number of `people` to generate")
-	engine := fs.String("engine", "sqlite", "`engine`: sqlite or postgres")
-	dbURL := fs.String("database", os.Getenv("MUSTER_DATABASE_URL"), "PostgreSQL server `URL` for --engine postgres (a fresh schema is created in it)")
+	target := addBenchTarget(fs)
 	runs := fs.Int("runs", 200, "index counts per filter")
 	sqlRuns := fs.Int("sql-runs", 3, "SQL counts per filter (0 skips SQL)")
-	keep := fs.Bool("keep", false, "keep the generated database (its path is printed)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the index build to `file`")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -59,57 +53,26 @@ func runBenchSegment(ctx context.Context, e *env, args []string) error {
 		return usagef("--people must be at least 1")
 	case *runs < 1:
 		return usagef("--runs must be at least 1")
-	case *engine != "sqlite" && *engine != "postgres":
-		return usagef("--engine must be sqlite or postgres")
-	case *engine == "postgres" && !strings.HasPrefix(*dbURL, "postgres"):
-		return usagef("--engine postgres needs --database postgres://…")
 	}
-	dsn := ""
-	if *engine == "sqlite" {
-		dir, err := os.MkdirTemp("", "muster-bench-segment-")
-		if err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		if !*keep {
-			defer os.RemoveAll(dir)
-		}
-		dsn = filepath.Join(dir, "muster.db")
-	} else {
-		u, drop, err := freshSchema(ctx, *dbURL, *keep)
-		if err != nil {
-			return err
-		}
-		defer drop()
-		dsn = u
+	if err := target.validate(); err != nil {
+		return err
 	}
-	db, err := store.Open(ctx, dsn)
+	bd, err := target.open(ctx, e.stderr)
 	if err != nil {
 		return err
 	}
-	defer func() { db.Close() }()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	// Support levels are sealed under the nation's key: a throw-away master
-	// key for the throw-away database, attached again after reopening.
-	master := &crypt.Master{Key: make([]byte, crypt.KeySize)}
-	_, _ = rand.Read(master.Key)
-	if _, err := crypt.Attach(ctx, db, master); err != nil {
-		return err
-	}
-	if *keep {
-		fmt.Fprintf(e.stdout, "database: %s\n", dsn)
-	}
+	defer func() { bd.Close(*target.keep) }()
+	db, dsn := bd.DB, bd.DSN
 	nat, err := nation.NewStore(db).Create(ctx, nation.NewNation{Slug: "bench", Name: "Bench", TimeZone: "Europe/Brussels"})
 	if err != nil {
 		return err
 	}
 
-	fmt.Fprintf(e.stdout, "muster bench segment: %d people on %s, %d CPUs, %s\n", *n, *engine, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(e.stdout, "muster bench segment: %d people on %s, %d CPUs, %s\n", *n, *target.engine, runtime.NumCPU(), runtime.Version())
 	t0 := time.Now()
 	gen := segment.GenOptions{Seed: 1, Tags: 30}
 	how := "multi-row prepared INSERTs"
-	if *engine == "postgres" {
+	if *target.engine == "postgres" {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			return fmt.Errorf("bench: connect for COPY: %w", err)
@@ -124,7 +87,7 @@ func runBenchSegment(ctx context.Context, e *env, args []string) error {
 	if err := segment.GeneratePeople(ctx, db, nat.ID, *n, gen); err != nil {
 		return err
 	}
-	if *engine == "postgres" { // as autovacuum would soon
+	if *target.engine == "postgres" { // as autovacuum would soon
 		if _, err := db.Exec(ctx, "ANALYZE"); err != nil {
 			return fmt.Errorf("bench: analyze: %w", err)
 		}
@@ -137,12 +100,10 @@ func runBenchSegment(ctx context.Context, e *env, args []string) error {
 	if err := db.Close(); err != nil {
 		return err
 	}
-	if db, err = store.Open(ctx, dsn); err != nil {
+	if err := bd.reopen(ctx); err != nil {
 		return err
 	}
-	if _, err := crypt.Attach(ctx, db, master); err != nil {
-		return err
-	}
+	db = bd.DB
 	debug.FreeOSMemory()
 	resetPeakRSS()
 

@@ -23,7 +23,6 @@ import (
 
 	"github.com/muster-org/muster/internal/broadcast"
 	"github.com/muster-org/muster/internal/config"
-	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/jobs"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/store"
@@ -101,11 +100,9 @@ func (se *sinkSession) Logout() error { return nil }
 func runBenchSend(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("bench send", e.stderr)
 	n := fs.Int("recipients", 100000, "number of `people` to generate and send to")
-	engine := fs.String("engine", "sqlite", "`engine`: sqlite or postgres")
-	dbURL := fs.String("database", os.Getenv("MUSTER_DATABASE_URL"), "PostgreSQL server `URL` for --engine postgres (a fresh schema is created in it)")
+	target := addBenchTarget(fs)
 	conns := fs.Int("connections", 50, "SMTP `connections` (one message in flight on each)")
 	kills := fs.Int("crash", 0, "crash test: run `muster worker` as a subprocess and kill -9 it this many `times`")
-	keep := fs.Bool("keep", false, "keep the generated database")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the send to `file` (go tool pprof)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -118,49 +115,22 @@ func runBenchSend(ctx context.Context, e *env, args []string) error {
 		return usagef("--recipients must be at least 1")
 	case *conns < 1 || *conns > 500:
 		return usagef("--connections must be between 1 and 500")
-	case *engine != "sqlite" && *engine != "postgres":
-		return usagef("--engine must be sqlite or postgres")
-	case *engine == "postgres" && !strings.HasPrefix(*dbURL, "postgres"):
-		return usagef("--engine postgres needs --database postgres://…")
 	}
-	dir, err := os.MkdirTemp("", "muster-bench-send-")
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+	if err := target.validate(); err != nil {
+		return err
 	}
-	if !*keep {
-		defer os.RemoveAll(dir)
-	}
-	dsn := filepath.Join(dir, "muster.db")
-	if *engine == "postgres" {
-		u, drop, err := freshSchema(ctx, *dbURL, *keep)
-		if err != nil {
-			return err
-		}
-		defer drop()
-		dsn = u
-	}
-	db, err := store.Open(ctx, dsn)
+	// The crash test's subprocesses use the same directory (data, master key).
+	bd, err := target.open(ctx, e.stderr)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	// Opinion fields are sealed under the nation's key: a throw-away master
-	// key, in a file the crash test's subprocesses read too.
-	master, err := crypt.LoadMaster(func(string) string { return "" }, dir, newLogger(io.Discard, 0))
-	if err != nil {
-		return err
-	}
-	if _, err := crypt.Attach(ctx, db, master); err != nil {
-		return err
-	}
+	defer bd.Close(*target.keep)
+	db, dir, dsn := bd.DB, bd.Dir, bd.DSN
 	nat, err := nation.NewStore(db).Create(ctx, nation.NewNation{Slug: "bench", Name: "Bench"})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "muster bench send: %d recipients on %s, %d connections, %d CPUs, %s\n", *n, *engine, *conns, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(e.stdout, "muster bench send: %d recipients on %s, %d connections, %d CPUs, %s\n", *n, *target.engine, *conns, runtime.NumCPU(), runtime.Version())
 	t0 := time.Now()
 	if err := broadcast.GenerateRecipients(ctx, db, nat.ID, *n, "example.org", store.Millis(time.Now().Add(-time.Hour))); err != nil {
 		return err
@@ -197,10 +167,10 @@ func runBenchSend(ctx context.Context, e *env, args []string) error {
 	}
 
 	if *kills > 0 {
-		if *engine == "sqlite" {
+		if *target.engine == "sqlite" {
 			db.Close() // the subprocess owns the file; we reopen to read
 		}
-		return benchCrash(ctx, e, crashSpec{dir: dir, dsn: dsn, engine: *engine, sink: sink, mail: m, kills: *kills,
+		return benchCrash(ctx, e, crashSpec{dir: dir, dsn: dsn, engine: *target.engine, sink: sink, mail: m, kills: *kills,
 			nationID: nat.ID, broadcastID: b.ID, n: *n})
 	}
 
