@@ -33,9 +33,8 @@ func (h *Handlers) adminURL(s *auth.Staff, rest string) string {
 
 // pageOf loads the page named by {page} in the staff member's nation.
 func (h *Handlers) pageOf(w http.ResponseWriter, r *http.Request, s *auth.Staff) (*Page, bool) {
-	id, err := strconv.ParseInt(r.PathValue("page"), 10, 64)
-	if err != nil {
-		http.NotFound(w, r)
+	id, ok := web.PathID(w, r, "page")
+	if !ok {
 		return nil, false
 	}
 	p, err := h.Store.ByID(r.Context(), s.Nation.ID, id)
@@ -440,9 +439,8 @@ func (h *Handlers) topicCreate(w http.ResponseWriter, r *http.Request, s *auth.S
 }
 
 func (h *Handlers) topicOf(w http.ResponseWriter, r *http.Request, s *auth.Staff) (*Topic, bool) {
-	id, err := strconv.ParseInt(r.PathValue("topic"), 10, 64)
-	if err != nil {
-		http.NotFound(w, r)
+	id, ok := web.PathID(w, r, "topic")
+	if !ok {
 		return nil, false
 	}
 	t, err := h.Store.TopicByID(r.Context(), s.Nation.ID, id)

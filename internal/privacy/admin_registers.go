@@ -114,9 +114,8 @@ func (h *RegisterHandlers) retentionAdd(w http.ResponseWriter, r *http.Request, 
 }
 
 func (h *RegisterHandlers) retentionDelete(w http.ResponseWriter, r *http.Request, s *auth.Staff) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		http.NotFound(w, r)
+	id, ok := web.PathID(w, r, "id")
+	if !ok {
 		return
 	}
 	if err := h.Service.DeleteRule(r.Context(), s.Nation.ID, id); err != nil {

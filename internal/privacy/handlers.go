@@ -187,9 +187,8 @@ func (h *Handlers) invalid(w http.ResponseWriter, r *http.Request, s *auth.Staff
 }
 
 func (h *Handlers) loadRequest(w http.ResponseWriter, r *http.Request, s *auth.Staff) (*Request, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		http.NotFound(w, r)
+	id, ok := web.PathID(w, r, "id")
+	if !ok {
 		return nil, false
 	}
 	req, err := h.Service.GetRequest(r.Context(), s.Nation.ID, id)

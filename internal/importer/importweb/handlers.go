@@ -100,9 +100,8 @@ func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 // load finds the import named in the path, in the staff member's nation
 // only (anything else is 404), with its job brought into agreement.
 func (h *Handlers) load(w http.ResponseWriter, r *http.Request, s *auth.Staff) (*importer.Import, *jobs.Job, bool) {
-	id, err := strconv.ParseInt(r.PathValue("imp"), 10, 64)
-	if err != nil || id <= 0 {
-		http.NotFound(w, r)
+	id, ok := web.PathID(w, r, "imp")
+	if !ok {
 		return nil, nil, false
 	}
 	imp, err := h.Imports.Get(r.Context(), s.Nation.ID, id)
