@@ -123,11 +123,11 @@ func compileFilter(ctx context.Context, db *store.DB, nations *nation.Store, nat
 	if err != nil {
 		return "", nil, err
 	}
-	support, err := segment.SealedSupport(ctx, db, nationID)
+	key, err := segment.ReadKey(ctx, db, nationID)
 	if err != nil {
 		return "", nil, err
 	}
-	where, args, err := segment.Compile(expr, segment.Env{Engine: db.Engine, NationID: nationID, Today: time.Now(), Loc: loc, Support: support})
+	where, args, err := segment.Compile(expr, segment.Env{Engine: db.Engine, NationID: nationID, Today: time.Now(), Loc: loc, Key: key})
 	if err != nil {
 		return "", nil, errs.Invalid("--filter: %s", errs.Message(err))
 	}

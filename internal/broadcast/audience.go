@@ -53,11 +53,11 @@ func compileAudience(ctx context.Context, db *store.DB, nationID int64, filter, 
 			loc = l
 		}
 	}
-	support, err := segment.SealedSupport(ctx, db, nationID)
+	key, err := segment.ReadKey(ctx, db, nationID)
 	if err != nil {
 		return nil, err
 	}
-	env := segment.Env{Engine: db.Engine, NationID: nationID, Today: now, Loc: loc, Support: support,
+	env := segment.Env{Engine: db.Engine, NationID: nationID, Today: now, Loc: loc, Key: key,
 		Segments: func(name string) (segment.Expr, bool) {
 			var f string
 			if err := db.QueryRow(ctx, `SELECT filter FROM segments WHERE nation_id = ? AND name = ?`, nationID, name).Scan(&f); err != nil {

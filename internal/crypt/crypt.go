@@ -1,5 +1,5 @@
 // Package crypt encrypts the fields that reveal a person's political opinion
-// (support level today; sensitive tags, notes and survey answers next) so that
+// (support level, notes, tags marked sensitive; survey answers next) so that
 // a stolen database file — SQLite file and WAL, or a PostgreSQL dump — reveals
 // no opinions without a key the organisation holds outside the database.
 //

@@ -389,13 +389,16 @@ func (k *Keyring) Rotate(ctx context.Context, nationID int64) (version int64, er
 			}
 		}
 		var left int64
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM people WHERE nation_id = ? AND support_level_enc IS NOT NULL
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM people WHERE nation_id = ? AND support_level_enc IS NOT NULL AND support_level_enc <> ''
 			AND support_level_enc NOT IN (?, ?, ?, ?, ?)`, nationID, nk.support[1], nk.support[2], nk.support[3],
 			nk.support[4], nk.support[5]).Scan(&left); err != nil {
 			return fmt.Errorf("crypt: check re-encryption: %w", err)
 		}
 		if left > 0 {
 			return fmt.Errorf("crypt: %d support levels do not open under the current key; nothing was changed", left)
+		}
+		if err := resealRows(ctx, tx, old, nk, nationID); err != nil {
+			return err
 		}
 		res, err := tx.Exec(ctx, `UPDATE nation_keys SET version = ?, wrapped = ?, created_at = ? WHERE nation_id = ? AND version = ?`,
 			nk.Version, w, store.Millis(k.now()), nationID, old.Version)
@@ -466,4 +469,109 @@ func (k *Keyring) RotateMaster(ctx context.Context, newMaster []byte) (nations i
 	k.master = na
 	k.mu.Unlock()
 	return nations, nil
+}
+
+// resealRows re-encrypts, inside a rotation's transaction, the values sealed
+// with a random nonce: sensitive tags (name sealed, key blind-indexed) and
+// sealed timeline details (notes, entries naming a sensitive tag). A
+// sensitive tag that does not open under the old key stops the rotation.
+func resealRows(ctx context.Context, tx *store.Tx, old, nk *NationKey, nationID int64) error {
+	trows, err := tx.Query(ctx, `SELECT id, name FROM tags WHERE nation_id = ? AND sensitive <> 0`, nationID)
+	if err != nil {
+		return fmt.Errorf("crypt: read sensitive tags: %w", err)
+	}
+	type tagRow struct {
+		id        int64
+		name, key string
+	}
+	var tags []tagRow
+	for trows.Next() {
+		var id int64
+		var sealed string
+		if err := trows.Scan(&id, &sealed); err != nil {
+			trows.Close()
+			return fmt.Errorf("crypt: read sensitive tags: %w", err)
+		}
+		plain, err := old.OpenText(tagField, 0, sealed)
+		if err != nil {
+			trows.Close()
+			return errors.New("crypt: a sensitive tag does not open under the current key; nothing was changed")
+		}
+		name, key := nk.TagColumns(plain, strings.ToLower(plain), true)
+		tags = append(tags, tagRow{id, name, key})
+	}
+	trows.Close()
+	if err := trows.Err(); err != nil {
+		return fmt.Errorf("crypt: read sensitive tags: %w", err)
+	}
+	for _, t := range tags {
+		if _, err := tx.Exec(ctx, `UPDATE tags SET name = ?, key = ? WHERE nation_id = ? AND id = ?`, t.name, t.key, nationID, t.id); err != nil {
+			return fmt.Errorf("crypt: re-encrypt tag: %w", err)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT id, type, details FROM activities WHERE nation_id = ? AND details LIKE 'e1.%'`, nationID)
+	if err != nil {
+		return fmt.Errorf("crypt: read sealed timeline entries: %w", err)
+	}
+	type entry struct {
+		id            int64
+		typ, resealed string
+	}
+	var all []entry
+	for rows.Next() {
+		var e entry
+		var details string
+		if err := rows.Scan(&e.id, &e.typ, &details); err != nil {
+			rows.Close()
+			return fmt.Errorf("crypt: read sealed timeline entries: %w", err)
+		}
+		field := detailsField
+		if e.typ == "note" {
+			field = "note"
+		}
+		plain, err := old.OpenText(field, 0, details)
+		if err != nil {
+			// Plaintext that merely starts like a sealed value (every
+			// sealed entry of the nation is under its one current key).
+			continue
+		}
+		if e.resealed, err = nk.SealText(field, 0, plain); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("crypt: read sealed timeline entries: %w", err)
+	}
+	for _, e := range all {
+		if _, err := tx.Exec(ctx, `UPDATE activities SET details = ? WHERE nation_id = ? AND id = ?`, e.resealed, nationID, e.id); err != nil {
+			return fmt.Errorf("crypt: re-encrypt timeline entry: %w", err)
+		}
+	}
+	return nil
+}
+
+// NewNationTx creates the data key of a nation being created inside tx (a
+// clone that copies sensitive tags must seal them under the child's key
+// before the nation exists outside the transaction). The key is cached only
+// when it is next loaded, after the commit.
+func (k *Keyring) NewNationTx(ctx context.Context, tx *store.Tx, nationID int64) (*NationKey, error) {
+	data := make([]byte, KeySize)
+	if _, err := rand.Read(data); err != nil {
+		return nil, fmt.Errorf("crypt: generate data key: %w", err)
+	}
+	k.mu.Lock()
+	master := k.master
+	k.mu.Unlock()
+	w, err := wrap(master, nationID, data)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO nation_keys (nation_id, version, wrapped, created_at) VALUES (?, 1, ?, ?)`,
+		nationID, w, store.Millis(k.now())); err != nil {
+		return nil, fmt.Errorf("crypt: store nation key: %w", err)
+	}
+	return newNationKey(nationID, 1, data)
 }

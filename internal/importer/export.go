@@ -208,6 +208,9 @@ func EachExported(ctx context.Context, db *store.DB, nationID int64, where strin
 		p.Emails = splitEmails(p.Email, emails)
 		if tags != "" {
 			p.Tags = strings.Split(tags, sep)
+			for i := range p.Tags { // sensitive tags' names are sealed
+				p.Tags[i] = key.OpenTag(p.Tags[i])
+			}
 			slices.SortFunc(p.Tags, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
 		}
 		cs := map[string]people.Consent{}

@@ -157,13 +157,21 @@ func (s *Store) attach(ctx context.Context, p *Person) error {
 	if err != nil {
 		return wrap("get addresses", err)
 	}
-	err = s.each(ctx, `SELECT t.name FROM taggings g JOIN tags t ON t.nation_id = g.nation_id AND t.id = g.tag_id
+	var sealedTags []int // indexes in p.Tags of names sealed (tags_sealed.go)
+	err = s.each(ctx, `SELECT t.name, t.sensitive FROM taggings g JOIN tags t ON t.nation_id = g.nation_id AND t.id = g.tag_id
 		WHERE g.nation_id = ? AND g.person_id = ?`, []any{n, id}, func(r *sql.Rows) error {
 		var name string
-		err := r.Scan(&name)
+		var sens int64
+		err := r.Scan(&name, &sens)
+		if sens != 0 {
+			sealedTags = append(sealedTags, len(p.Tags))
+		}
 		p.Tags = append(p.Tags, name)
 		return err
 	})
+	if err == nil {
+		err = s.openTags(ctx, n, p.Tags, sealedTags)
+	}
 	if err != nil {
 		return wrap("get tags", err)
 	}

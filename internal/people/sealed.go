@@ -50,11 +50,12 @@ func (s *Store) openSupport(ctx context.Context, nationID int64, sealed string) 
 	return n, nil
 }
 
-// openNotes opens the sealed text of the notes among acts, in place.
+// openNotes opens the sealed details among acts, in place: notes, and the
+// entries naming a tag marked sensitive.
 func (s *Store) openNotes(ctx context.Context, nationID int64, acts []Activity) error {
 	var k *crypt.NationKey
 	for i := range acts {
-		if acts[i].Type != "note" || !crypt.IsSealed(acts[i].Details) {
+		if !crypt.IsSealed(acts[i].Details) {
 			continue
 		}
 		if k == nil {
@@ -63,7 +64,23 @@ func (s *Store) openNotes(ctx context.Context, nationID int64, acts []Activity) 
 				return fmt.Errorf("people: nation key: %w", err)
 			}
 		}
-		acts[i].Details = k.OpenNote(acts[i].Details)
+		acts[i].Details = k.OpenDetails(acts[i].Type, acts[i].Details)
+	}
+	return nil
+}
+
+// openTags opens, in place, the names at the given indexes of names: tags
+// marked sensitive, whose names are stored sealed.
+func (s *Store) openTags(ctx context.Context, nationID int64, names []string, sealed []int) error {
+	if len(sealed) == 0 {
+		return nil
+	}
+	k, err := crypt.ReadKeyOf(ctx, s.db, nationID)
+	if err != nil {
+		return fmt.Errorf("people: nation key: %w", err)
+	}
+	for _, i := range sealed {
+		names[i], _ = k.OpenTagRow(names[i], "", true)
 	}
 	return nil
 }

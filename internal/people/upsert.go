@@ -223,6 +223,7 @@ type batch struct {
 	byEmail, byPhone    map[string]*pstate
 	tagIDs              map[string]int64
 	tagNames            map[int64]string
+	tagSealed           map[int64]bool // sensitive tags (tags_sealed.go)
 	customDefs          map[string]*customDef
 	idPool, idPoolEnd   int64
 
@@ -535,20 +536,24 @@ func (b *batch) index(p *pstate) {
 
 // loadTags resolves tag keys to ids, creating the tags the nation lacks.
 func (b *batch) loadTags(ctx context.Context, names map[string]string) error {
-	b.tagIDs, b.tagNames = map[string]int64{}, map[int64]string{}
+	b.tagIDs, b.tagNames, b.tagSealed = map[string]int64{}, map[int64]string{}, map[int64]bool{}
 	keys := make([]string, 0, len(names))
 	for k := range names {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	err := eachIn(ctx, b.tx, `SELECT id, key, name FROM tags WHERE nation_id = ? AND key IN IN_LIST`,
-		[]any{b.nationID}, keys, func(rows *sql.Rows) error {
-			var id int64
+	err := eachIn(ctx, b.tx, `SELECT id, key, name, sensitive FROM tags WHERE nation_id = ? AND key IN IN_LIST`,
+		[]any{b.nationID}, tagLookupKeys(b.key, keys), func(rows *sql.Rows) error {
+			var id, sens int64
 			var k, n string
-			if err := rows.Scan(&id, &k, &n); err != nil {
+			if err := rows.Scan(&id, &k, &n, &sens); err != nil {
 				return err
 			}
-			b.tagIDs[k], b.tagNames[id] = id, n
+			n, k = b.key.OpenTagRow(n, k, sens != 0)
+			if prev, ok := b.tagIDs[k]; ok && sens == 0 && b.tagSealed[prev] {
+				return nil // a sensitive row of the same name wins
+			}
+			b.tagIDs[k], b.tagNames[id], b.tagSealed[id] = id, n, sens != 0
 			return nil
 		})
 	if err != nil {
@@ -711,12 +716,14 @@ func (b *batch) apply(ctx context.Context, r *prepared, src Source, remaining in
 	}
 
 	var tagged []string
+	sealTagged := false
 	for _, t := range r.tags {
 		id := b.tagIDs[t.key]
 		if p.tags[id] {
 			continue
 		}
 		p.tags[id] = true
+		sealTagged = sealTagged || b.tagSealed[id]
 		tagged = append(tagged, b.tagNames[id])
 		b.taggingRows = append(b.taggingRows, []any{b.nationID, p.id, id, at})
 	}
@@ -781,10 +788,7 @@ func (b *batch) apply(ctx context.Context, r *prepared, src Source, remaining in
 	if !p.isNew && rowChanged {
 		p.dirty = true
 	}
-	details := ""
-	if len(tagged) > 0 {
-		details = "tags: " + strings.Join(tagged, ", ")
-	}
+	details := tagDetails(b.key, tagged, sealTagged)
 	switch {
 	case created:
 		typ := "created"

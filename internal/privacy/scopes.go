@@ -223,8 +223,8 @@ func (s *Service) PeopleScope(ctx context.Context, nationID, userID int64) (wher
 		rows.Close()
 		env.Segments = func(name string) (segment.Expr, bool) { x, ok := saved[strings.ToLower(name)]; return x, ok }
 	}
-	if segment.Uses(e, "support") {
-		if env.Support, err = segment.SealedSupport(ctx, s.d.DB, nationID); err != nil {
+	if segment.Uses(e, "support") || segment.Uses(e, "tag") {
+		if env.Key, err = segment.ReadKey(ctx, s.d.DB, nationID); err != nil {
 			return "", nil, false, false, err
 		}
 	}

@@ -3,14 +3,17 @@ package segment
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/csv"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/store"
 )
@@ -89,25 +92,39 @@ const MaxPurpose = 500
 // sensitive, negated or not (excluding people by their opinion selects on
 // it too). The error explains why, citing Regulation (EU) 2024/900.
 func (s *Service) CheckAudienceFilter(ctx context.Context, nationID int64, filterText string) error {
-	e, _, err := s.prepare(ctx, nationID, filterText) // parses and expands segment:NAME
-	if err != nil {
+	what, err := s.UsesOpinion(ctx, nationID, filterText)
+	if err != nil || what == "" {
 		return err
 	}
+	return refusal(what)
+}
+
+// UsesOpinion says what political-opinion data a filter selects on, after
+// expanding saved segments — "the support level" or a tag marked sensitive,
+// negated or not — or "" when none.
+func (s *Service) UsesOpinion(ctx context.Context, nationID int64, filterText string) (string, error) {
+	e, _, err := s.prepare(ctx, nationID, filterText) // parses and expands segment:NAME
+	if err != nil {
+		return "", err
+	}
 	if Uses(e, "support") {
-		return refusal("the support level")
+		return "the support level", nil
+	}
+	if !Uses(e, "tag") {
+		return "", nil
 	}
 	sensitive, err := s.SensitiveTags(ctx, nationID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, q := range Qualifiers(e) {
 		if q.Name == "tag" {
 			if name, ok := sensitive[TagKey(q.Value)]; ok {
-				return refusal(fmt.Sprintf("the tag %q, which is marked sensitive", name))
+				return fmt.Sprintf("the tag %q, which is marked sensitive", name), nil
 			}
 		}
 	}
-	return nil
+	return "", nil
 }
 
 func refusal(what string) error {
@@ -117,35 +134,59 @@ func refusal(what string) error {
 		"Remove that part of the filter (also from the saved segments it uses).")
 }
 
-// SensitiveTags returns the nation's tags marked sensitive, name by key.
+// SensitiveTags returns the nation's tags marked sensitive, plain name by
+// plain key (their rows are sealed: crypt.MarkTag).
 func (s *Service) SensitiveTags(ctx context.Context, nationID int64) (map[string]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT key, name FROM tags WHERE nation_id = ? AND sensitive <> 0`, nationID)
+	k, err := ReadKey(ctx, s.db, nationID)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := crypt.Tags(ctx, s.db, k, nationID)
 	if err != nil {
 		return nil, fmt.Errorf("segment: sensitive tags: %w", err)
 	}
-	defer rows.Close()
 	out := map[string]string{}
-	for rows.Next() {
-		var k, n string
-		if err := rows.Scan(&k, &n); err != nil {
-			return nil, fmt.Errorf("segment: sensitive tags: %w", err)
+	for _, t := range tags {
+		if t.Sensitive {
+			out[t.Key] = t.Name
 		}
-		out[k] = n
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SetTagSensitive marks a tag (by name, case-insensitively) sensitive or
-// not; an unknown tag is not found.
+// not; an unknown tag is not found. Marking seals the tag's row in place —
+// the name encrypted, the key replaced by a blind index, and the timeline
+// entries naming it sealed (crypt.MarkTag) — so that the database holds no
+// plaintext of it; its id and taggings stay. Unmarking stores the name and
+// key in the clear again. The engine's copies of the old rows (SQLite WAL,
+// PostgreSQL dead tuples) are scrubbed afterwards.
 func (s *Service) SetTagSensitive(ctx context.Context, nationID int64, tag string, sensitive bool) error {
-	res, err := s.db.Exec(ctx, `UPDATE tags SET sensitive = ? WHERE nation_id = ? AND key = ?`, store.Bool(sensitive), nationID, TagKey(tag))
+	// NationKeyOf may create the key (through the writer): outside the
+	// transaction.
+	k, err := crypt.NationKeyOf(ctx, s.db, nationID)
 	if err != nil {
-		return fmt.Errorf("segment: mark tag: %w", err)
+		return fmt.Errorf("segment: nation key: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errs.NotFound("no such tag")
+	changed := false
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		t, err := crypt.FindTag(ctx, tx, k, nationID, TagKey(tag))
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.NotFound("no such tag")
+		}
+		if err != nil {
+			return fmt.Errorf("segment: mark tag: %w", err)
+		}
+		if t.Sensitive == sensitive {
+			return nil
+		}
+		changed = true
+		return crypt.MarkTag(ctx, tx, k, nationID, t, sensitive)
+	})
+	if err != nil || !changed || !sensitive {
+		return err
 	}
-	return nil
+	return crypt.Scrub(ctx, s.db, "tags", "activities")
 }
 
 // AudienceExport writes the audience file of the people of a nation
@@ -269,9 +310,20 @@ var ListHeader = []string{"id", "first_name", "last_name", "email", "mobile", "p
 // spreadsheet would run as a formula are prefixed with a quote. Recording
 // the export (audit log, register) is the caller's job.
 func (s *Service) ExportList(ctx context.Context, nationID int64, filterText string, w io.Writer) (int64, error) {
+	return s.ExportListWithin(ctx, nationID, filterText, "", nil, w)
+}
+
+// ExportListWithin is ExportList limited to the people that the condition
+// within (over "people p", with its arguments) also selects: a volunteer's
+// scope. Empty within is everyone.
+func (s *Service) ExportListWithin(ctx context.Context, nationID int64, filterText, within string, withinArgs []any, w io.Writer) (int64, error) {
 	where, args, err := s.compileText(ctx, nationID, filterText)
 	if err != nil {
 		return 0, err
+	}
+	if within != "" {
+		where = "(" + where + ") AND (" + within + ")"
+		args = append(args, withinArgs...)
 	}
 	rows, err := s.db.Query(ctx, `SELECT p.id, p.first_name, p.last_name, p.email, p.mobile_e164, p.phone_e164, p.home_postcode, p.home_city
 		FROM people p WHERE `+where+` ORDER BY p.id`, args...)

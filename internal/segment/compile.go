@@ -28,6 +28,11 @@ type Env struct {
 	// deterministically under the nation's key). Fill it with SealedSupport;
 	// a support: filter without it is refused rather than matching nobody.
 	Support [6]string
+	// Key is the nation's key (crypt.ReadKeyOf). With it, tag:NAME also
+	// matches a tag marked sensitive, whose tags.key holds a blind index of
+	// the name (crypt.NationKey.TagBlind), and Support may be left empty.
+	// Without it only tags stored in the clear match.
+	Key *crypt.NationKey
 }
 
 // ActionTypes are the activity types that count as acting on a campaign for
@@ -143,8 +148,16 @@ func (c *compiler) qualifier(b *strings.Builder, q *Qualifier) error {
 	switch q.Name {
 	case "tag":
 		b.WriteString("EXISTS (SELECT 1 FROM taggings tg JOIN tags t ON t.nation_id = tg.nation_id AND t.id = tg.tag_id" +
-			" WHERE tg.nation_id = ? AND tg.person_id = p.id AND t.key = ?)")
-		c.arg(n, TagKey(q.Value))
+			" WHERE tg.nation_id = ? AND tg.person_id = p.id AND ")
+		c.arg(n)
+		if key := TagKey(q.Value); c.env.Key != nil {
+			// A sensitive tag is found by the blind index of its key.
+			b.WriteString("t.key IN (?, ?))")
+			c.arg(key, c.env.Key.TagBlind(key))
+		} else {
+			b.WriteString("t.key = ?)")
+			c.arg(key)
+		}
 	case "age":
 		lo, hi := q.Cmp.Interval()
 		from, to, ok := BirthRange(lo, hi, c.env.Today, c.env.Loc)
@@ -452,6 +465,9 @@ func dayStart(ymd int64, plusDays int, loc *time.Location) int64 {
 // support matches the sealed support level with an IN list of the sealed
 // forms of the levels in the interval: no plaintext is ever compared.
 func (c *compiler) support(b *strings.Builder, cmp *Cmp) error {
+	if c.env.Support[1] == "" && c.env.Key != nil {
+		c.env.Support = c.env.Key.Support()
+	}
 	if c.env.Support[1] == "" {
 		return errors.New("segment: support: needs the nation's key (Env.Support)")
 	}
@@ -469,6 +485,16 @@ func (c *compiler) support(b *strings.Builder, cmp *Cmp) error {
 	}
 	b.WriteString("(p.support_level_enc IS NOT NULL AND p.support_level_enc IN (" + strings.Join(in, ", ") + "))")
 	return nil
+}
+
+// ReadKey returns a nation's key for Env.Key. It never writes
+// (crypt.ReadKeyOf): a nation without a key yet has nothing sealed.
+func ReadKey(ctx context.Context, db *store.DB, nationID int64) (*crypt.NationKey, error) {
+	k, err := crypt.ReadKeyOf(ctx, db, nationID)
+	if err != nil {
+		return nil, fmt.Errorf("segment: nation key: %w", err)
+	}
+	return k, nil
 }
 
 // SealedSupport returns the sealed support levels of a nation for Env.Support.

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/muster-org/muster/internal/crypt"
 )
 
 // Loading the index. A cold start has to read a whole nation (a million
@@ -242,12 +244,18 @@ func (ix *Index) loadPeople(ctx context.Context, ids []int64, out *personRows) e
 func (ix *Index) loadTags(ctx context.Context, ids []int64, out *keyedRows) error {
 	byID := map[int64]int{} // tag id → index in out
 	var tid, pid int64
-	var key string
-	err := ix.scan(ctx, `SELECT id, key FROM tags WHERE nation_id = ?`, []any{ix.nationID}, []any{&tid, &key}, func() {
-		byID[tid] = out.keyIndex(TagKey(key))
-	})
+	// Tags are filed under their plain key, in memory only: a sensitive
+	// tag's row holds its name sealed and a blind index as key (crypt).
+	k, err := ReadKey(ctx, ix.db, ix.nationID)
+	if err != nil {
+		return err
+	}
+	tags, err := crypt.Tags(ctx, ix.db, k, ix.nationID)
 	if err != nil {
 		return fmt.Errorf("segment: index: load tags: %w", err)
+	}
+	for _, t := range tags {
+		byID[t.ID] = out.keyIndex(TagKey(t.Key))
 	}
 	err = eachChunk(ids, func(in func(string) string, args []any) error {
 		return ix.scan(ctx, `SELECT person_id, tag_id FROM taggings WHERE nation_id = ?`+in("person_id")+

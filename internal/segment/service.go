@@ -140,10 +140,11 @@ func (s *Service) prepare(ctx context.Context, nationID int64, text string) (Exp
 		}
 	}
 	env := Env{Engine: s.db.Engine, NationID: nationID, Today: s.opts.Now(), Loc: loc}
-	if Uses(e, "support") {
-		if env.Support, err = SealedSupport(ctx, s.db, nationID); err != nil {
+	if Uses(e, "support") || Uses(e, "tag") {
+		if env.Key, err = ReadKey(ctx, s.db, nationID); err != nil {
 			return nil, Env{}, err
 		}
+		env.Support = env.Key.Support()
 	}
 	return e, env, nil
 }

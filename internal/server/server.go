@@ -172,7 +172,7 @@ func New(d Deps) (*Server, error) {
 	s.Segments = segment.NewService(d.DB, segment.Options{Zone: segmentweb.Zone(nations)})
 	segmentHandlers := segmentweb.NewHandlers(segmentweb.Deps{
 		DB: d.DB, Segments: s.Segments, People: newPeople(), Auth: authStore, Guard: guard,
-		Jobs: s.Jobs, Renderer: renderer, Log: d.Log,
+		Jobs: s.Jobs, Renderer: renderer, Log: d.Log, Scope: privacyScope{s},
 	})
 	segmentHandlers.Register(mux)
 
@@ -349,8 +349,9 @@ func NewAutomail(db *store.DB, b *broadcast.Service, q *jobs.Queue, bundle *i18n
 		Bundle: bundle, Key: m.SecretKey, BaseURL: m.BaseURL, Log: log})
 }
 
-// privacyScope gives the people pages the volunteers' scopes kept by
-// s.Privacy (assembled after them; used only while serving).
+// privacyScope gives the people pages and the segment list export the
+// volunteers' scopes kept by s.Privacy (assembled after them; used only
+// while serving).
 type privacyScope struct{ s *Server }
 
 func (p privacyScope) PeopleScope(ctx context.Context, nationID, userID int64) (string, []any, bool, bool, error) {

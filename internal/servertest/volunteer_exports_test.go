@@ -21,11 +21,15 @@ var volunteerRoutes = map[string]bool{
 	"GET /admin/{nation}/":                true,
 	"GET /admin/{nation}/people":          true,
 	"GET /admin/{nation}/people/{person}": true,
+	// The segment list export checks the export grant and limits the rows
+	// to the scope: TestVolunteerExportScope.
+	"POST /admin/{nation}/segments/export": true,
 }
 
 // TestVolunteerReachesNoExport: the export rule (admins and organizers may
 // export; a volunteer only with the export grant and within their scope)
-// holds because no export path is open to volunteers at all. Even a
+// holds because no export path but the segment list export (which checks
+// both: TestVolunteerExportScope) is open to volunteers. Even a
 // volunteer granted exports and sensitive fields, whose scope covers the
 // fixtures, gets 404 from every control-panel route but the people pages —
 // the segment CSV export, the audience export, the import rejects file and

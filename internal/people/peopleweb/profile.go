@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/muster-org/muster/internal/auth"
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/web"
 )
@@ -371,21 +372,20 @@ func (h *Handlers) profile(w http.ResponseWriter, r *http.Request, s *auth.Staff
 // withoutSensitiveTags returns a copy of the person without the tags marked
 // sensitive (political opinion), for volunteers without the grant.
 func (h *Handlers) withoutSensitiveTags(r *http.Request, s *auth.Staff, p *people.Person) (*people.Person, error) {
-	rows, err := h.DB.Query(r.Context(), `SELECT key FROM tags WHERE nation_id = ? AND sensitive = 1`, s.Nation.ID)
+	// Sensitive tags' rows are sealed (crypt.MarkTag): compare plain keys.
+	k, err := crypt.ReadKeyOf(r.Context(), h.DB, s.Nation.ID)
+	if err != nil {
+		return nil, fmt.Errorf("peopleweb: nation key: %w", err)
+	}
+	tags, err := crypt.Tags(r.Context(), h.DB, k, s.Nation.ID)
 	if err != nil {
 		return nil, fmt.Errorf("peopleweb: sensitive tags: %w", err)
 	}
-	defer rows.Close()
 	sensitive := map[string]bool{}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("peopleweb: sensitive tags: %w", err)
+	for _, t := range tags {
+		if t.Sensitive {
+			sensitive[t.Key] = true
 		}
-		sensitive[k] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("peopleweb: sensitive tags: %w", err)
 	}
 	cp := *p
 	cp.Tags = nil

@@ -70,14 +70,21 @@ func (h *Handlers) renderProfileErrors(w http.ResponseWriter, r *http.Request, s
 	h.Renderer.RenderPrivate(w, r, http.StatusUnprocessableEntity, "people_profile", v)
 }
 
+// A tag marked sensitive is found by the blind index of its name (its row is
+// sealed: crypt.MarkTag), and the timeline entry naming it is sealed too.
 func (h *Handlers) tag(ctx context.Context, s *auth.Staff, personID int64, name, key string) error {
 	n := s.Nation.ID
 	now := time.Now().UnixMilli()
+	k, err := crypt.NationKeyOf(ctx, h.DB, n) // outside the transaction: it may create the key
+	if err != nil {
+		return fmt.Errorf("peopleweb: nation key: %w", err)
+	}
 	return h.DB.InTx(ctx, func(tx *store.Tx) error {
 		if err := mustBeLive(ctx, tx, n, personID); err != nil {
 			return err
 		}
-		tagID, err := tagIDOf(ctx, tx, n, key)
+		t, err := crypt.FindTag(ctx, tx, k, n, key)
+		tagID := t.ID
 		if errors.Is(err, sql.ErrNoRows) {
 			if tagID, err = tx.NextID(ctx, n, "tags"); err != nil {
 				return fmt.Errorf("peopleweb: tag id: %w", err)
@@ -95,20 +102,23 @@ func (h *Handlers) tag(ctx context.Context, s *auth.Staff, personID int64, name,
 		if added, _ := res.RowsAffected(); added == 0 {
 			return nil // had it already: nothing happened, nothing to record
 		}
-		return touch(ctx, tx, s, personID, "tagged", "tags: "+name, "person.tag", now)
+		return touch(ctx, tx, s, personID, "tagged", tagDetails(k, t, name), "person.tag", now)
 	})
 }
 
 func (h *Handlers) untag(ctx context.Context, s *auth.Staff, personID int64, key string) error {
 	n := s.Nation.ID
 	now := time.Now().UnixMilli()
+	k, err := crypt.NationKeyOf(ctx, h.DB, n)
+	if err != nil {
+		return fmt.Errorf("peopleweb: nation key: %w", err)
+	}
 	return h.DB.InTx(ctx, func(tx *store.Tx) error {
 		if err := mustBeLive(ctx, tx, n, personID); err != nil {
 			return err
 		}
-		var name string
-		var tagID int64
-		err := tx.QueryRow(ctx, `SELECT id, name FROM tags WHERE nation_id = ? AND key = ?`, n, key).Scan(&tagID, &name)
+		t, err := crypt.FindTag(ctx, tx, k, n, key)
+		tagID := t.ID
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -122,14 +132,17 @@ func (h *Handlers) untag(ctx context.Context, s *auth.Staff, personID int64, key
 		if gone, _ := res.RowsAffected(); gone == 0 {
 			return nil
 		}
-		return touch(ctx, tx, s, personID, "untagged", "tags: "+name, "person.untag", now)
+		return touch(ctx, tx, s, personID, "untagged", tagDetails(k, t, t.Name), "person.untag", now)
 	})
 }
 
-func tagIDOf(ctx context.Context, tx *store.Tx, nationID int64, key string) (int64, error) {
-	var id int64
-	err := tx.QueryRow(ctx, `SELECT id FROM tags WHERE nation_id = ? AND key = ?`, nationID, key).Scan(&id)
-	return id, err
+// tagDetails is the timeline entry's details for tag t (typed as name):
+// sealed when the tag is sensitive.
+func tagDetails(k *crypt.NationKey, t crypt.Tag, name string) string {
+	if t.Sensitive {
+		return k.SealDetails("tags: " + name)
+	}
+	return "tags: " + name
 }
 
 // touch records a staff member's change to a person: the timeline entry,

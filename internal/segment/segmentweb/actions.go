@@ -24,8 +24,20 @@ func (h *Handlers) export(w http.ResponseWriter, r *http.Request, s *auth.Staff)
 		return
 	}
 	q := strings.TrimSpace(r.PostForm.Get("q"))
+	var within string
+	var withinArgs []any
+	if s.Role == auth.RoleVolunteer {
+		var ok bool
+		if within, withinArgs, ok = h.volunteerExport(w, r, s, q); !ok {
+			return
+		}
+	}
 	var buf bytes.Buffer
-	n, err := h.Segments.ExportList(r.Context(), s.Nation.ID, q, &buf)
+	n, err := h.Segments.ExportListWithin(r.Context(), s.Nation.ID, q, within, withinArgs, &buf)
+	if err != nil && s.Role == auth.RoleVolunteer {
+		h.fail(w, r, err) // the segments page is not theirs
+		return
+	}
 	if err != nil {
 		h.actionFailed(w, r, s, "export", err)
 		return
@@ -39,6 +51,39 @@ func (h *Handlers) export(w http.ResponseWriter, r *http.Request, s *auth.Staff)
 		return
 	}
 	sendCSV(w, "segment", &buf)
+}
+
+// volunteerExport applies the export rule to a volunteer (docs/privacy.md,
+// "Volunteers"): without the export grant the route does not exist for
+// them (404); with it, the rows are limited to their scope, and a filter
+// selecting on opinion data (support level, sensitive tags) is refused
+// (403) unless they are also granted sensitive fields — who is in the file
+// would reveal it.
+func (h *Handlers) volunteerExport(w http.ResponseWriter, r *http.Request, s *auth.Staff, q string) (string, []any, bool) {
+	if h.Scope == nil {
+		http.NotFound(w, r)
+		return "", nil, false
+	}
+	where, args, sensitive, export, err := h.Scope.PeopleScope(r.Context(), s.Nation.ID, s.User.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return "", nil, false
+	}
+	if !export {
+		http.NotFound(w, r)
+		return "", nil, false
+	}
+	if !sensitive {
+		what, err := h.Segments.UsesOpinion(r.Context(), s.Nation.ID, q)
+		if err == nil && what != "" {
+			err = errs.Forbidden("this filter selects people on %s, political-opinion data you are not granted", what)
+		}
+		if err != nil {
+			h.fail(w, r, err)
+			return "", nil, false
+		}
+	}
+	return where, args, true
 }
 
 func sendCSV(w http.ResponseWriter, prefix string, buf *bytes.Buffer) {

@@ -37,6 +37,17 @@ type Deps struct {
 	Jobs     *jobs.Queue
 	Renderer *web.Renderer
 	Log      *slog.Logger
+	// Scope is the volunteers' scopes (internal/privacy implements it):
+	// a volunteer granted exports may export the people of their scope.
+	// Nil keeps volunteers out of every segment route.
+	Scope Scoper
+}
+
+// Scoper says what a volunteer may see: a condition on people p (with its
+// arguments) selecting the people of their scope, and whether sensitive
+// fields and exports are granted (the same as peopleweb.Scoper).
+type Scoper interface {
+	PeopleScope(ctx context.Context, nationID, userID int64) (where string, args []any, sensitive, export bool, err error)
 }
 
 // Handlers serves the targeting pages.
@@ -65,7 +76,8 @@ func Zone(nations *nation.Store) func(ctx context.Context, id int64) (*time.Loca
 // listed in servertest.NationRoutes, the cross-nation isolation probe.
 // Organizers and administrators use segments and the ladder; the audience
 // export, its register and the ladder's configuration are for
-// administrators. Volunteers get 404, as for any page they may not see.
+// administrators. Volunteers get 404, as for any page they may not see,
+// except from the list export when they hold the export grant.
 func (h *Handlers) Register(mux *http.ServeMux) {
 	org := func(fn func(http.ResponseWriter, *http.Request, *auth.Staff)) http.Handler {
 		return h.Guard.Nation(auth.RoleOrganizer, fn)
@@ -80,7 +92,8 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	mux.Handle("GET /admin/{nation}/segments/saved/{id}", org(h.savedShow))
 	mux.Handle("POST /admin/{nation}/segments/saved/{id}", org(h.savedUpdate))
 	mux.Handle("POST /admin/{nation}/segments/saved/{id}/delete", org(h.savedDelete))
-	mux.Handle("POST /admin/{nation}/segments/export", org(h.export))
+	// Volunteers granted exports reach the list export, for their scope.
+	mux.Handle("POST /admin/{nation}/segments/export", h.Guard.Nation(auth.RoleVolunteer, h.export))
 	mux.Handle("POST /admin/{nation}/segments/tag", org(h.tag))
 	mux.Handle("GET /admin/{nation}/segments/jobs/{id}", org(h.jobShow))
 	mux.Handle("POST /admin/{nation}/segments/audience", admin(h.audience))

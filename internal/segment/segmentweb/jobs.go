@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/muster-org/muster/internal/changes"
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/jobs"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/segment"
@@ -61,6 +62,10 @@ func runTag(ctx context.Context, svc *segment.Service, db *store.DB, j *jobs.Job
 	if err != nil {
 		return jobs.Permanent(fmt.Errorf("segmentweb: tag job filter: %w", err))
 	}
+	k, err := crypt.NationKeyOf(ctx, db, j.NationID) // outside the batches' transactions
+	if err != nil {
+		return fmt.Errorf("segmentweb: nation key: %w", err)
+	}
 	total := int64(len(ids))
 	var done, changed int64
 	_ = j.Progress(ctx, 0, total, "")
@@ -69,7 +74,7 @@ func runTag(ctx context.Context, svc *segment.Service, db *store.DB, j *jobs.Job
 		var c int
 		err := db.InTx(ctx, func(tx *store.Tx) error {
 			var err error
-			c, err = tagPeople(ctx, tx, j.NationID, ids[:n], name, key, a.Remove, a.Actor)
+			c, err = tagPeople(ctx, tx, k, j.NationID, ids[:n], name, key, a.Remove, a.Actor)
 			return err
 		})
 		if err != nil {
@@ -85,10 +90,12 @@ func runTag(ctx context.Context, svc *segment.Service, db *store.DB, j *jobs.Job
 
 // tagPeople tags or untags one batch of people inside tx and returns how
 // many actually changed.
-func tagPeople(ctx context.Context, tx *store.Tx, nationID int64, ids []int64, name, key string, remove bool, actor int64) (int, error) {
+// A tag marked sensitive is found by its blind index (its row is sealed),
+// and the timeline entries naming it are sealed too.
+func tagPeople(ctx context.Context, tx *store.Tx, k *crypt.NationKey, nationID int64, ids []int64, name, key string, remove bool, actor int64) (int, error) {
 	now := time.Now().UnixMilli()
-	var tagID int64
-	err := tx.QueryRow(ctx, `SELECT id FROM tags WHERE nation_id = ? AND key = ?`, nationID, key).Scan(&tagID)
+	tag, err := crypt.FindTag(ctx, tx, k, nationID, key)
+	tagID := tag.ID
 	if err != nil && !isNoRows(err) {
 		return 0, fmt.Errorf("segmentweb: tag: %w", err)
 	}
@@ -134,8 +141,11 @@ func tagPeople(ctx context.Context, tx *store.Tx, nationID int64, ids []int64, n
 	}
 	win, winArgs := inList(who)
 	typ, details := "tagged", "tags: "+name
+	if tag.Sensitive {
+		details = k.SealDetails(details)
+	}
 	if remove {
-		typ, details = "untagged", "tags: "+name
+		typ = "untagged"
 		if _, err := tx.Exec(ctx, `DELETE FROM taggings WHERE nation_id = ? AND tag_id = ? AND person_id IN (`+win+`)`,
 			append([]any{nationID, tagID}, winArgs...)...); err != nil {
 			return 0, fmt.Errorf("segmentweb: untag: %w", err)
