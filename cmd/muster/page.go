@@ -35,6 +35,14 @@ func runPageCreate(ctx context.Context, e *env, args []string) error {
 	bodyFile := fs.String("body", "", "`file` holding the page text (Markdown)")
 	var tags pageTagFlags
 	fs.Var(&tags, "tag", "`tag` added to everyone who submits the form (repeatable)")
+	lang := fs.String("lang", "", "`language` of --title and --body: en, fr or nl (default: the nation's)")
+	// A translation into LANG is --title-LANG (and --body-LANG when the
+	// page has a --body), one pair per language Muster speaks.
+	trTitles, trBodies := map[string]*string{}, map[string]*string{}
+	for _, l := range nation.SupportedLanguages {
+		trTitles[l] = fs.String("title-"+l, "", "translation: the `title` in "+i18n.Names[l]+" ("+l+")")
+		trBodies[l] = fs.String("body-"+l, "", "translation: `file` holding the text in "+i18n.Names[l]+" ("+l+"), needed with --body")
+	}
 	publish := fs.Bool("publish", false, "publish the page at once (default: draft)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	pos, err := parseArgs(fs, args)
@@ -56,13 +64,33 @@ func runPageCreate(ctx context.Context, e *env, args []string) error {
 	case *title == "":
 		return usagef("--title is required")
 	}
-	var body string
-	if *bodyFile != "" {
-		raw, err := os.ReadFile(*bodyFile)
-		if err != nil {
-			return usagef("--body: %v", err)
+	readBody := func(flagName, file string) (string, error) {
+		if file == "" {
+			return "", nil
 		}
-		body = string(raw)
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return "", usagef("--%s: %v", flagName, err)
+		}
+		return string(raw), nil
+	}
+	body, err := readBody("body", *bodyFile)
+	if err != nil {
+		return err
+	}
+	var translations []pages.Translation
+	for _, l := range nation.SupportedLanguages {
+		if *trTitles[l] == "" && *trBodies[l] == "" {
+			continue
+		}
+		if *trTitles[l] == "" {
+			return usagef("--body-%s needs --title-%s", l, l)
+		}
+		trBody, err := readBody("body-"+l, *trBodies[l])
+		if err != nil {
+			return err
+		}
+		translations = append(translations, pages.Translation{Lang: l, Title: *trTitles[l], Body: trBody})
 	}
 	bundle, err := i18n.Load()
 	if err != nil {
@@ -78,7 +106,11 @@ func runPageCreate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	p := &pages.Page{NationID: n.ID, Type: *typ, Slug: *pageSlug, Title: *title, Body: body, Goal: *goal,
+		Lang: *lang, Translations: translations,
 		Status: pages.StatusDraft, Settings: pages.DefaultSettings(*typ, n.Languages, bundle.T)}
+	if p.Lang == "" {
+		p.Lang = n.DefaultLang
+	}
 	if *publish {
 		p.Status = pages.StatusPublished
 	}
@@ -102,10 +134,14 @@ func runPageCreate(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// flagOf names the command-line flag of a page field in error messages.
+// flagOf names the command-line flag of a page field in error messages:
+// a translation's title_fr is --title-fr.
 func flagOf(field string) string {
-	if field == "tags" {
+	switch field {
+	case "tags":
 		return "tag"
+	case "translations":
+		return "title-LANG"
 	}
-	return field
+	return strings.ReplaceAll(field, "_", "-")
 }

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/muster-org/muster/internal/nation"
+	"github.com/muster-org/muster/internal/pages"
+	"github.com/muster-org/muster/internal/store"
 )
 
 func TestPageCreateCommand(t *testing.T) {
@@ -53,6 +58,64 @@ func TestPageCreateCommand(t *testing.T) {
 					t.Errorf("--json output %q: %v", out, err)
 				}
 			}
+		}
+	})
+}
+
+// --lang names the language of --title and --body; --title-LANG and
+// --body-LANG add a translation, validated like one made on the web.
+func TestPageCreateTranslations(t *testing.T) {
+	eachEngine(t, func(t *testing.T, c *cli) {
+		dir := t.TempDir()
+		write := func(name, text string) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		bodyNL, bodyFR := write("nl.md", "Het **park** moet blijven."), write("fr.md", "Le **parc** doit rester.")
+		if code, _, errOut := c.run("", "nation", "create", "gent", "--name", "Gent", "--lang", "nl", "--languages", "nl,fr"); code != 0 {
+			t.Fatalf("nation: %s", errOut)
+		}
+		steps := []struct {
+			name     string
+			args     []string
+			wantCode int
+			wantErr  string
+		}{
+			{"translated", []string{"--slug", "park", "--lang", "nl", "--title", "Red het park", "--body", bodyNL,
+				"--title-fr", "Sauvons le parc", "--body-fr", bodyFR, "--publish"}, 0, ""},
+			{"body without title", []string{"--slug", "p2", "--title", "X", "--body-fr", bodyFR}, 2, "--body-fr needs --title-fr"},
+			{"untranslated body", []string{"--slug", "p3", "--title", "X", "--body", bodyNL, "--title-fr", "Y"}, 2, "--body-fr: This field is required."},
+			{"language not offered", []string{"--slug", "p4", "--title", "X", "--title-en", "Y"}, 2, "--title-LANG: Choose among the languages of this site."},
+			{"unknown --lang", []string{"--slug", "p5", "--title", "X", "--lang", "de"}, 2, "--lang: Choose among the languages of this site."},
+			{"translation into the page's own language", []string{"--slug", "p6", "--title", "X", "--lang", "fr", "--title-fr", "Y"}, 2, "--lang:"},
+		}
+		for _, s := range steps {
+			args := append([]string{"page", "create", "--nation", "gent", "--type", "petition"}, s.args...)
+			code, _, errOut := c.run("", args...)
+			if code != s.wantCode || !strings.Contains(errOut, s.wantErr) {
+				t.Errorf("%s: exit %d stderr %q, want %d and %q", s.name, code, errOut, s.wantCode, s.wantErr)
+			}
+		}
+		db, err := store.Open(context.Background(), c.dsnForOpen())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		n, err := nation.NewStore(db).BySlug(context.Background(), "gent")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := pages.NewStore(db).BySlug(context.Background(), n.ID, "park")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr := p.Translation("fr")
+		if p.Lang != "nl" || fr == nil || fr.Title != "Sauvons le parc" || fr.Body != "Le **parc** doit rester." ||
+			p.Settings.Consents[0].Wording["fr"] == "" {
+			t.Errorf("stored page: lang %q translations %+v consents %+v", p.Lang, p.Translations, p.Settings.Consents)
 		}
 	})
 }

@@ -17,10 +17,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/muster-org/muster/internal/auth"
+	"github.com/muster-org/muster/internal/crypt"
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/nation"
 	"github.com/muster-org/muster/internal/pages"
@@ -72,7 +74,7 @@ type template struct {
 	nation *nation.Nation
 	pages  []*pages.Page
 	topics []pages.Topic
-	tags   [][2]string // name, key
+	tags   []crypt.Tag // in the clear: sensitive ones are sealed again under the child's key
 }
 
 func (c *Cloner) load(ctx context.Context, slug string) (*template, error) {
@@ -90,19 +92,17 @@ func (c *Cloner) load(ctx context.Context, slug string) (*template, error) {
 	if t.topics, err = c.Pages.Topics(ctx, n.ID); err != nil {
 		return nil, err
 	}
-	rows, err := c.DB.Query(ctx, `SELECT name, key FROM tags WHERE nation_id = ? ORDER BY id`, n.ID)
+	// Tags marked sensitive are stored sealed under the template's key
+	// (crypt.MarkTag); a child has its own key, so they are opened here and
+	// sealed again for each child.
+	k, err := crypt.ReadKeyOf(ctx, c.DB, n.ID)
 	if err != nil {
+		return nil, fmt.Errorf("clone: template key: %w", err)
+	}
+	if t.tags, err = crypt.Tags(ctx, c.DB, k, n.ID); err != nil {
 		return nil, fmt.Errorf("clone: template tags: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var name, key string
-		if err := rows.Scan(&name, &key); err != nil {
-			return nil, fmt.Errorf("clone: template tags: %w", err)
-		}
-		t.tags = append(t.tags, [2]string{name, key})
-	}
-	return t, rows.Err()
+	return t, nil
 }
 
 // Run makes a child of the template nation fromSlug for each row, in order.
@@ -196,13 +196,13 @@ func (c *Cloner) one(ctx context.Context, tpl *template, row Row, invitedBy int6
 		if err != nil {
 			return fmt.Errorf("insert nation: %w", err)
 		}
-		if err := copyPages(ctx, tx, id, tpl.pages, vars, now); err != nil {
+		if err := copyPages(ctx, tx, id, tpl.pages, parent.DefaultLang, vars, now); err != nil {
 			return err
 		}
 		if err := copyTopics(ctx, tx, id, tpl.topics, now); err != nil {
 			return err
 		}
-		if err := copyTags(ctx, tx, id, tpl.tags, now); err != nil {
+		if err := c.copyTags(ctx, tx, id, tpl.tags, now); err != nil {
 			return err
 		}
 		if err := theme.CopyTx(ctx, tx, parent.ID, id); err != nil {
@@ -232,7 +232,11 @@ func (c *Cloner) one(ctx context.Context, tpl *template, row Row, invitedBy int6
 		InviteLink: strings.TrimRight(c.BaseURL, "/") + "/invite/" + token}, nil
 }
 
-func copyPages(ctx context.Context, tx *store.Tx, nationID int64, ps []*pages.Page, vars *strings.Replacer, now int64) error {
+// copyPages copies the template's pages with their translations, the
+// variables filled in every language. A page written in "the nation's
+// default language" is written in the template's, which the child's
+// default may not be: it keeps that language explicitly.
+func copyPages(ctx context.Context, tx *store.Tx, nationID int64, ps []*pages.Page, templateLang string, vars *strings.Replacer, now int64) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -257,14 +261,23 @@ func copyPages(ctx context.Context, tx *store.Tx, nationID int64, ps []*pages.Pa
 		if err != nil {
 			return fmt.Errorf("page settings: %w", err)
 		}
+		var trs []pages.Translation
+		for _, t := range p.Translations {
+			trs = append(trs, pages.Translation{Lang: t.Lang, Title: vars.Replace(t.Title), Body: vars.Replace(t.Body),
+				ThankYou: vars.Replace(t.ThankYou)})
+		}
+		translations, err := pages.MarshalTranslations(trs)
+		if err != nil {
+			return fmt.Errorf("page translations: %w", err)
+		}
 		var published int64
 		if p.Published() {
 			published = now
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO pages (nation_id, id, slug, type, title, body, languages, share_image, status,
+		_, err = tx.Exec(ctx, `INSERT INTO pages (nation_id, id, slug, type, title, body, lang, translations, share_image, status,
 			target, goal, supports_party, settings, created_at, updated_at, published_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			nationID, first+int64(i), p.Slug, p.Type, vars.Replace(p.Title), vars.Replace(p.Body), strings.Join(p.Languages, ","),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			nationID, first+int64(i), p.Slug, p.Type, vars.Replace(p.Title), vars.Replace(p.Body), p.DefaultLang(templateLang), translations,
 			p.ShareImage, p.Status, vars.Replace(p.Target), p.Goal, store.Bool(p.SupportsParty), string(settings), now, now, published)
 		if err != nil {
 			return fmt.Errorf("copy page %s: %w", p.Slug, err)
@@ -294,17 +307,34 @@ func copyTopics(ctx context.Context, tx *store.Tx, nationID int64, ts []pages.To
 	return nil
 }
 
-func copyTags(ctx context.Context, tx *store.Tx, nationID int64, tags [][2]string, now int64) error {
+// copyTags copies the template's tags, sensitive ones still marked and
+// sealed under the child's own key (created here, in the transaction that
+// creates the child).
+func (c *Cloner) copyTags(ctx context.Context, tx *store.Tx, nationID int64, tags []crypt.Tag, now int64) error {
 	if len(tags) == 0 {
 		return nil
+	}
+	var key *crypt.NationKey
+	if slices.ContainsFunc(tags, func(t crypt.Tag) bool { return t.Sensitive }) {
+		kr, err := crypt.Of(c.DB)
+		if err != nil {
+			return err
+		}
+		if key, err = kr.NewNationTx(ctx, tx, nationID); err != nil {
+			return err
+		}
 	}
 	first, err := reserve(ctx, tx, nationID, "tags", len(tags))
 	if err != nil {
 		return err
 	}
 	for i, t := range tags {
-		if _, err := tx.Exec(ctx, `INSERT INTO tags (nation_id, id, name, key, created_at) VALUES (?, ?, ?, ?, ?)`,
-			nationID, first+int64(i), t[0], t[1], now); err != nil {
+		name, k := t.Name, t.Key
+		if t.Sensitive {
+			name, k = key.TagColumns(t.Name, t.Key, true)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO tags (nation_id, id, name, key, sensitive, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			nationID, first+int64(i), name, k, store.Bool(t.Sensitive), now); err != nil {
 			return fmt.Errorf("copy tag: %w", err)
 		}
 	}

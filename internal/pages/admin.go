@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,7 +17,7 @@ import (
 // view starts a control-panel view inside the staff member's nation.
 func (h *Handlers) view(r *http.Request, s *auth.Staff) *web.View {
 	v := s.View(h.Renderer, r)
-	if done := r.URL.Query().Get("done"); slices.Contains([]string{"created", "saved", "published", "unpublished", "deleted", "topic_saved", "topic_deleted"}, done) {
+	if done := r.URL.Query().Get("done"); slices.Contains([]string{"created", "saved", "published", "unpublished", "deleted", "topic_saved", "topic_deleted", "translation_saved", "translation_removed"}, done) {
 		v.Flash = v.T("pages.flash." + done)
 	}
 	return v
@@ -96,6 +97,14 @@ type editData struct {
 	Count     int64
 	Signers   []Signer
 	Inputs    map[string]textInput
+	Lang      string           // the language of the page's own texts
+	Tabs      []translationTab // the nation's other languages
+}
+
+// translationTab links to the translation of a page into one language.
+type translationTab struct {
+	Lang, URL string
+	Exists    bool
 }
 
 // textInput is one labelled text input of the edit form.
@@ -143,8 +152,13 @@ func (h *Handlers) editData(r *http.Request, v *web.View, s *auth.Staff, p *Page
 	for _, t := range Types {
 		d.Types = append(d.Types, option{t, v.T("pages.type." + t), t == p.Type})
 	}
+	d.Lang = p.DefaultLang(s.Nation.DefaultLang)
 	for _, l := range s.Nation.Languages {
-		d.Langs = append(d.Langs, option{l, i18n.Names[l], slices.Contains(p.Languages, l)})
+		d.Langs = append(d.Langs, option{l, i18n.Names[l], l == d.Lang})
+		if l != d.Lang && !isNew {
+			d.Tabs = append(d.Tabs, translationTab{Lang: l, URL: h.adminURL(s, "pages/"+itoa64(p.ID)+"/translations/"+l),
+				Exists: p.Translation(l) != nil})
+		}
 	}
 	for _, f := range FormFields {
 		asked, req := p.Settings.Asks(f)
@@ -152,8 +166,10 @@ func (h *Handlers) editData(r *http.Request, v *web.View, s *auth.Staff, p *Page
 	}
 	for _, c := range ConsentChannels {
 		ce := consentEdit{Channel: c, Label: v.T("pages.admin.consent_" + c)}
+		// The page's own language and those of its translations: a
+		// question added here needs its wording in each at once.
 		q := p.Settings.Consent(c)
-		for _, l := range s.Nation.Languages {
+		for _, l := range p.Langs(s.Nation.DefaultLang, s.Nation.Languages) {
 			o := option{Value: l}
 			if q != nil {
 				o.Label = q.Wording[l]
@@ -228,7 +244,7 @@ func (h *Handlers) editSubmit(w http.ResponseWriter, r *http.Request, s *auth.St
 // save reads the edit form into p, validates and stores it; problems
 // re-render the form (422) with messages next to the fields.
 func (h *Handlers) save(w http.ResponseWriter, r *http.Request, s *auth.Staff, p *Page, isNew bool) {
-	ps := pageFromForm(p, r.PostForm)
+	ps := pageFromForm(p, r.PostForm, s.Nation.DefaultLang)
 	ps = append(ps, p.Validate(s.Nation.Languages)...)
 	v := h.view(r, s)
 	if len(ps) == 0 {
@@ -257,12 +273,20 @@ func (h *Handlers) save(w http.ResponseWriter, r *http.Request, s *auth.Staff, p
 	http.Redirect(w, r, h.adminURL(s, "pages/"+itoa64(p.ID)+"/edit?done="+done), http.StatusSeeOther)
 }
 
-// pageFromForm copies the edit form's values into p.
-func pageFromForm(p *Page, f url.Values) Problems {
+// pageFromForm copies the edit form's values into p; the translations
+// stay as they are (they have their own form). nationDefault is the
+// language of a page whose form names none.
+func pageFromForm(p *Page, f url.Values, nationDefault string) Problems {
 	var ps Problems
 	p.Slug, p.Title, p.Type = f.Get("slug"), f.Get("title"), f.Get("type")
 	p.Body, p.Target, p.ShareImage = f.Get("body"), f.Get("target"), f.Get("share_image")
-	p.Languages = f["languages"]
+	if l := f.Get("lang"); l != "" {
+		p.Lang = l
+	}
+	if p.Lang == "" {
+		p.Lang = nationDefault
+	}
+	old := p.Settings
 	p.SupportsParty = f.Get("supports_party") == "yes"
 	p.Goal = 0
 	if g := strings.TrimSpace(f.Get("goal")); g != "" {
@@ -295,13 +319,24 @@ func pageFromForm(p *Page, f url.Values) Problems {
 			st.Fields = append(st.Fields, Field{Name: name, Required: f.Get("req_"+name) == "yes"})
 		}
 	}
+	// A consent question is asked when it is worded in the page's own
+	// language; the wordings posted (consent_<channel>_<lang>) replace
+	// those of the same language and the others — the translations' —
+	// are kept. Emptying the page's own wording removes the question in
+	// every language.
 	for _, c := range ConsentChannels {
 		q := ConsentQuestion{Channel: c, Wording: map[string]string{}}
+		if o := old.Consent(c); o != nil {
+			maps.Copy(q.Wording, o.Wording)
+		}
 		prefix := "consent_" + c + "_"
 		for k, vs := range f {
 			if l, ok := strings.CutPrefix(k, prefix); ok && len(vs) > 0 {
 				q.Wording[l] = vs[0]
 			}
+		}
+		if strings.TrimSpace(q.Wording[p.Lang]) == "" {
+			continue
 		}
 		st.Consents = append(st.Consents, q)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/muster-org/muster/internal/auth"
@@ -111,6 +110,9 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	mux.Handle("GET /admin/{nation}/pages/{page}/submissions", org(h.submissions))
 	mux.Handle("GET /admin/{nation}/pages/{page}/delete", org(h.deleteForm))
 	mux.Handle("POST /admin/{nation}/pages/{page}/delete", org(h.deleteSubmit))
+	mux.Handle("GET /admin/{nation}/pages/{page}/translations/{lang}", org(h.translationForm))
+	mux.Handle("POST /admin/{nation}/pages/{page}/translations/{lang}", org(h.translationSubmit))
+	mux.Handle("POST /admin/{nation}/pages/{page}/translations/{lang}/delete", org(h.translationDelete))
 	mux.Handle("GET /admin/{nation}/topics", org(h.topics))
 	mux.Handle("POST /admin/{nation}/topics", org(h.topicCreate))
 	mux.Handle("POST /admin/{nation}/topics/{topic}/edit", org(h.topicEdit))
@@ -122,39 +124,39 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 }
 
 // HomeContent gives the home page its list of published pages and the text
-// of the nation's published home page, if any (site.HomeSource).
+// of the nation's published home page, if any (site.HomeSource). Each page
+// is listed with its title in lang when it has a translation, else in its
+// own language (the link says which); the home text is taken from a home
+// page that has it in lang, else from the first one.
 func (h *Handlers) HomeContent(ctx context.Context, nationID int64, lang string) (site.HomeData, error) {
 	ps, err := h.Store.List(ctx, nationID, true)
 	if err != nil {
 		return site.HomeData{}, err
 	}
+	def := ""
+	if n, err := h.Nations.ByID(ctx, nationID); err == nil {
+		def = n.DefaultLang
+	}
 	var d site.HomeData
+	var intro *Page
 	for _, p := range ps {
-		if len(p.Languages) > 0 && !slices.Contains(p.Languages, lang) {
-			continue
-		}
+		lp := p.In(lang, def)
 		if p.Type == TypeHome {
-			if d.Intro == "" {
-				d.Intro = h.md.HTML(p.Body)
+			if intro == nil || (intro.DefaultLang(def) != lang && lp.DefaultLang(def) == lang) {
+				intro = lp
 			}
 			continue
 		}
-		d.Pages = append(d.Pages, site.PageLink{Slug: p.Slug, Title: p.Title, Summary: p.Target})
+		d.Pages = append(d.Pages, site.PageLink{Slug: p.Slug, Title: lp.Title, Summary: lp.Target, Lang: lp.DefaultLang(def)})
+	}
+	if intro != nil {
+		d.Intro, d.IntroLang = h.md.HTML(intro.Body), intro.DefaultLang(def)
 	}
 	return d, nil
 }
 
-// pageLangs are the languages page p of nation n is shown in: its own,
-// among those the nation offers, or the nation's.
+// pageLangs are the languages page p of nation n is served in: its own,
+// then its translations.
 func pageLangs(n *nation.Nation, p *Page) []string {
-	var out []string
-	for _, l := range p.Languages {
-		if slices.Contains(n.Languages, l) {
-			out = append(out, l)
-		}
-	}
-	if len(out) == 0 {
-		return n.Languages
-	}
-	return out
+	return p.Langs(n.DefaultLang, n.Languages)
 }

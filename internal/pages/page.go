@@ -67,14 +67,20 @@ var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$`)
 
 // Page is one public page of a nation.
 type Page struct {
-	ID            int64
-	NationID      int64
-	Slug          string
-	Type          string
-	Title         string
-	Body          string   // Markdown
-	Languages     []string // empty: the nation's languages
-	ShareImage    string   // a local path (/…) or an https URL
+	ID       int64
+	NationID int64
+	Slug     string
+	Type     string
+	Title    string
+	Body     string // Markdown
+	// Lang is the language Title, Body and Settings.ThankYou are written
+	// in; "" means the nation's default language.
+	Lang string
+	// Translations are the page's texts in other languages of the nation,
+	// ordered by language. The consent questions keep their wording per
+	// language in Settings.Consents.
+	Translations  []Translation
+	ShareImage    string // a local path (/…) or an https URL
 	Status        string
 	Target        string // petition: whom it addresses
 	Goal          int64  // petition: signatures sought
@@ -83,6 +89,85 @@ type Page struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	PublishedAt   time.Time
+}
+
+// Translation is a page's text in another language than its own: every
+// text the page has, so that a visitor never gets a page half in one
+// language and half in another.
+type Translation struct {
+	Lang     string `json:"lang"`
+	Title    string `json:"title"`
+	Body     string `json:"body,omitempty"`      // Markdown, sanitised like the page's own
+	ThankYou string `json:"thank_you,omitempty"` // Markdown
+}
+
+// DefaultLang is the language of the page's own texts, given its nation's
+// default language.
+func (p *Page) DefaultLang(nationDefault string) string {
+	if p.Lang != "" {
+		return p.Lang
+	}
+	return nationDefault
+}
+
+// Translation returns the page's translation into lang, or nil.
+func (p *Page) Translation(lang string) *Translation {
+	for i := range p.Translations {
+		if p.Translations[i].Lang == lang {
+			return &p.Translations[i]
+		}
+	}
+	return nil
+}
+
+// Langs are the languages the page can be served in: its own first, then
+// those of its translations that the nation still offers.
+func (p *Page) Langs(nationDefault string, nationLangs []string) []string {
+	out := make([]string, 1, 1+len(p.Translations))
+	out[0] = p.DefaultLang(nationDefault)
+	for _, t := range p.Translations {
+		if t.Lang != out[0] && slices.Contains(nationLangs, t.Lang) {
+			out = append(out, t.Lang)
+		}
+	}
+	return out
+}
+
+// In returns the page as served in lang: a shallow copy carrying the
+// translation's title, body and thank-you text, or p itself when lang is
+// the page's own language or has no translation. The copy shares p's
+// slices and maps: callers must not modify either.
+func (p *Page) In(lang, nationDefault string) *Page {
+	if lang == p.DefaultLang(nationDefault) {
+		return p
+	}
+	t := p.Translation(lang)
+	if t == nil {
+		return p
+	}
+	c := *p
+	c.Lang, c.Title, c.Body, c.Settings.ThankYou = t.Lang, t.Title, t.Body, t.ThankYou
+	return &c
+}
+
+// SetTranslation adds or replaces the translation into t.Lang, keeping
+// the translations ordered by language.
+func (p *Page) SetTranslation(t Translation) {
+	if old := p.Translation(t.Lang); old != nil {
+		*old = t
+		return
+	}
+	p.Translations = append(p.Translations, t)
+	slices.SortFunc(p.Translations, func(a, b Translation) int { return strings.Compare(a.Lang, b.Lang) })
+}
+
+// RemoveTranslation drops the translation into lang and the consent
+// wording in that language.
+func (p *Page) RemoveTranslation(lang string) {
+	p.Translations = slices.DeleteFunc(p.Translations, func(t Translation) bool { return t.Lang == lang })
+	for i := range p.Settings.Consents {
+		delete(p.Settings.Consents[i].Wording, lang)
+	}
 }
 
 // Published reports whether the public can see the page.
@@ -239,12 +324,10 @@ func (p *Page) Validate(nationLangs []string) Problems {
 	checkLen(&ps, "title", p.Title, 200, true)
 	checkLen(&ps, "body", p.Body, 100_000, false)
 	checkLen(&ps, "target", p.Target, 200, false)
-	for _, l := range p.Languages {
-		if !slices.Contains(nationLangs, l) {
-			ps.add("languages", "language", 0)
-		}
+	p.Lang = strings.TrimSpace(p.Lang)
+	if p.Lang != "" && !slices.Contains(nationLangs, p.Lang) {
+		ps.add("lang", "language", 0)
 	}
-	p.Languages = dedupe(p.Languages)
 	p.ShareImage = strings.TrimSpace(p.ShareImage)
 	if p.ShareImage != "" && !SafeURL(p.ShareImage) {
 		ps.add("share_image", "url", 0)
@@ -311,7 +394,50 @@ func (p *Page) Validate(nationLangs []string) Problems {
 	}
 	checkLen(&ps, "auto_subject", s.AutoResponse.Subject, 200, false)
 	checkLen(&ps, "auto_body", s.AutoResponse.Body, 20_000, false)
+	p.validateTranslations(&ps, nationLangs)
 	return ps
+}
+
+// validateTranslations checks each translation: a language of the nation
+// other than the page's own, once; and every text the page has, translated
+// — title, body, thank-you, and the wording of each consent question asked —
+// so that what a visitor reads, and the consent wording recorded, is all
+// in the language served. Problems name the field as <field>_<lang>
+// (title_fr, consent_email_fr), as the translation form and the command
+// line call them.
+func (p *Page) validateTranslations(ps *Problems, nationLangs []string) {
+	seen := map[string]bool{}
+	for i := range p.Translations {
+		t := &p.Translations[i]
+		t.Lang = strings.TrimSpace(t.Lang)
+		t.Title = strings.TrimSpace(t.Title)
+		switch {
+		case !slices.Contains(nationLangs, t.Lang):
+			ps.add("translations", "language", 0)
+			continue
+		case t.Lang == p.Lang:
+			ps.add("lang", "lang_translated", 0)
+			continue
+		case seen[t.Lang]:
+			ps.add("translations", "invalid", 0)
+			continue
+		}
+		seen[t.Lang] = true
+		l := t.Lang
+		checkLen(ps, "title_"+l, t.Title, 200, true)
+		checkLen(ps, "body_"+l, t.Body, 100_000, strings.TrimSpace(p.Body) != "")
+		if p.HasForm() {
+			checkLen(ps, "thank_you_"+l, t.ThankYou, 10_000, strings.TrimSpace(p.Settings.ThankYou) != "")
+			for _, q := range p.Settings.Consents {
+				if q.Wording[l] == "" {
+					ps.add("consent_"+q.Channel+"_"+l, "required", 0)
+				}
+			}
+		} else {
+			t.ThankYou = ""
+		}
+	}
+	slices.SortFunc(p.Translations, func(a, b Translation) int { return strings.Compare(a.Lang, b.Lang) })
 }
 
 // SafeURL accepts a local path ("/x", never "//host") or an https URL with

@@ -30,12 +30,14 @@ func bilingual(t *testing.T, s *servertest.Server, slug string) *nation.Nation {
 const wordingFR = "Oui, je veux recevoir les nouvelles de la campagne par e-mail."
 const wordingNL = "Ja, ik wil het nieuws van de campagne per e-mail ontvangen."
 
-// petition creates a published petition with tags, points, an e-mail
-// consent question in French and Dutch and the public list offered.
+// petition creates a published petition in French with its Dutch
+// translation, tags, points, an e-mail consent question in French and
+// Dutch and the public list offered.
 func petition(t *testing.T, s *servertest.Server, n *nation.Nation, slug string) *pages.Page {
 	t.Helper()
 	p := &pages.Page{NationID: n.ID, Type: pages.TypePetition, Slug: slug, Title: "Sauvons le parc", Body: "Le **parc** doit rester.",
-		Target: "Le collège communal", Goal: 100, Status: pages.StatusPublished,
+		Target: "Le collège communal", Goal: 100, Status: pages.StatusPublished, Lang: "fr",
+		Translations: []pages.Translation{{Lang: "nl", Title: "Red het park", Body: "Het **park** moet blijven."}},
 		Settings: pages.Settings{
 			Fields:        []pages.Field{{Name: "first_name", Required: true}, {Name: "last_name"}, {Name: "email", Required: true}, {Name: "postcode"}, {Name: "city"}, {Name: "comment"}},
 			Tags:          []string{"parc", "pétition"},

@@ -112,9 +112,13 @@ func (h *Handlers) pageData(r *http.Request, v *web.View, n *nation.Nation, p *P
 	ctx := r.Context()
 	langs := pageLangs(n, p)
 	v.Errors = ps.Translate(v.T)
-	d := &publicData{Page: p, Body: h.md.HTML(p.Body), Action: "/" + n.Slug + "/" + p.Slug, Lang: v.Lang,
+	// The texts in the language served (v.Lang is one of langs); the
+	// consent wording comes from the same language below and in
+	// ParseSubmission, so the ledger records what was shown.
+	lp := p.In(v.Lang, n.DefaultLang)
+	d := &publicData{Page: lp, Body: h.md.HTML(lp.Body), Action: "/" + n.Slug + "/" + p.Slug, Lang: v.Lang,
 		Petition: p.Type == TypePetition, Goal: p.Goal, HasErrors: len(ps) > 0, Honeypot: honeypot}
-	h.openGraph(r, n, p, d)
+	h.openGraph(r, n, lp, d)
 	form := v.Form
 	if form == nil {
 		form = url.Values{}
@@ -266,6 +270,7 @@ func (h *Handlers) thanks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := h.Site.View(w, r, n, pageLangs(n, p))
+	p = p.In(v.Lang, n.DefaultLang)
 	d := &publicData{Page: p, Petition: p.Type == TypePetition, Goal: p.Goal, Lang: v.Lang}
 	if p.Settings.ThankYou != "" {
 		d.Thanks = h.md.HTML(p.Settings.ThankYou)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,23 +40,25 @@ func NewStore(db *store.DB) *Store {
 	return &Store{db: db, now: time.Now, counts: map[[2]int64]cachedCount{}}
 }
 
-const pageCols = `id, nation_id, slug, type, title, body, languages, share_image, status, target, goal, supports_party, settings, created_at, updated_at, published_at`
+const pageCols = `id, nation_id, slug, type, title, body, lang, translations, share_image, status, target, goal, supports_party, settings, created_at, updated_at, published_at`
 
 func scanPage(row interface{ Scan(...any) error }) (*Page, error) {
 	var p Page
-	var langs, settings string
+	var translations, settings string
 	var supports int
 	var created, updated, published int64
-	if err := row.Scan(&p.ID, &p.NationID, &p.Slug, &p.Type, &p.Title, &p.Body, &langs, &p.ShareImage, &p.Status,
+	if err := row.Scan(&p.ID, &p.NationID, &p.Slug, &p.Type, &p.Title, &p.Body, &p.Lang, &translations, &p.ShareImage, &p.Status,
 		&p.Target, &p.Goal, &supports, &settings, &created, &updated, &published); err != nil {
 		return nil, err
-	}
-	if langs != "" {
-		p.Languages = strings.Split(langs, ",")
 	}
 	p.SupportsParty = supports != 0
 	if err := json.Unmarshal([]byte(settings), &p.Settings); err != nil {
 		return nil, fmt.Errorf("pages: settings of page %d: %w", p.ID, err)
+	}
+	if translations != "" && translations != "[]" {
+		if err := json.Unmarshal([]byte(translations), &p.Translations); err != nil {
+			return nil, fmt.Errorf("pages: translations of page %d: %w", p.ID, err)
+		}
 	}
 	p.CreatedAt, p.UpdatedAt = store.Time(created), store.Time(updated)
 	if published != 0 {
@@ -68,9 +69,23 @@ func scanPage(row interface{ Scan(...any) error }) (*Page, error) {
 
 func errSlugTaken() error { return errs.InvalidField("slug", "a page with this slug already exists") }
 
+// MarshalTranslations is the stored form of a page's translations (also
+// used by internal/clone, which copies pages row by row).
+func MarshalTranslations(ts []Translation) (string, error) {
+	if len(ts) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(ts)
+	return string(b), err
+}
+
 // Create stores a new page (already validated) and sets its id.
 func (s *Store) Create(ctx context.Context, p *Page) error {
 	settings, err := json.Marshal(p.Settings)
+	if err != nil {
+		return fmt.Errorf("pages: create: %w", err)
+	}
+	translations, err := MarshalTranslations(p.Translations)
 	if err != nil {
 		return fmt.Errorf("pages: create: %w", err)
 	}
@@ -87,8 +102,8 @@ func (s *Store) Create(ctx context.Context, p *Page) error {
 			return err
 		}
 		p.ID = id
-		_, err = tx.Exec(ctx, `INSERT INTO pages (`+pageCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			p.ID, p.NationID, p.Slug, p.Type, p.Title, p.Body, strings.Join(p.Languages, ","), p.ShareImage, p.Status,
+		_, err = tx.Exec(ctx, `INSERT INTO pages (`+pageCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			p.ID, p.NationID, p.Slug, p.Type, p.Title, p.Body, p.Lang, translations, p.ShareImage, p.Status,
 			p.Target, p.Goal, store.Bool(p.SupportsParty), string(settings), store.Millis(now), store.Millis(now), published)
 		return err
 	})
@@ -102,17 +117,22 @@ func (s *Store) Create(ctx context.Context, p *Page) error {
 	return nil
 }
 
-// Update saves a page's content and settings (not its status).
+// Update saves a page's content, translations and settings (not its
+// status).
 func (s *Store) Update(ctx context.Context, p *Page) error {
 	defer s.invalidatePages(p.NationID)
 	settings, err := json.Marshal(p.Settings)
 	if err != nil {
 		return fmt.Errorf("pages: update: %w", err)
 	}
+	translations, err := MarshalTranslations(p.Translations)
+	if err != nil {
+		return fmt.Errorf("pages: update: %w", err)
+	}
 	p.UpdatedAt = s.now()
-	res, err := s.db.Exec(ctx, `UPDATE pages SET slug = ?, type = ?, title = ?, body = ?, languages = ?, share_image = ?,
+	res, err := s.db.Exec(ctx, `UPDATE pages SET slug = ?, type = ?, title = ?, body = ?, lang = ?, translations = ?, share_image = ?,
 		target = ?, goal = ?, supports_party = ?, settings = ?, updated_at = ? WHERE nation_id = ? AND id = ?`,
-		p.Slug, p.Type, p.Title, p.Body, strings.Join(p.Languages, ","), p.ShareImage, p.Target, p.Goal,
+		p.Slug, p.Type, p.Title, p.Body, p.Lang, translations, p.ShareImage, p.Target, p.Goal,
 		store.Bool(p.SupportsParty), string(settings), store.Millis(p.UpdatedAt), p.NationID, p.ID)
 	if store.IsUniqueViolation(err) {
 		return errSlugTaken()

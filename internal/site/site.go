@@ -54,6 +54,9 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 type HomeData struct {
 	Pages []PageLink    // published pages to list; filled by the pages feature
 	Intro template.HTML // the nation's home text (sanitised), replacing the welcome text
+	// IntroLang is the language of Intro; the page marks it when it is
+	// not the language of the rest of the page.
+	IntroLang string
 }
 
 // PageLink is one entry of a list of pages on the public site.
@@ -61,6 +64,10 @@ type PageLink struct {
 	Slug    string
 	Title   string
 	Summary string
+	// Lang is the language of Title and Summary (a page without a
+	// translation in the visitor's language is listed in its own); the
+	// list marks it when it differs from the page's language.
+	Lang string
 }
 
 // ErrorData is what the error page template receives in View.Data.

@@ -18,6 +18,7 @@ func FuzzCompile(f *testing.F) {
 	f.Add("layouts/public.html", `<html>{{template "content" .}}`)
 	f.Add("public/home.html", `{{define "content"}}<a href="{{.Path}}">{{end`)
 	f.Add("theme.css", "body{color:red}")
+	f.Add("layouts/public.html", `<html><head>{{"</head>"}}</head><body>{{template "content" .}}</body></html>`)
 	f.Fuzz(func(t *testing.T, name, src string) {
 		if err := d.CheckFile(name, src); err != nil {
 			return

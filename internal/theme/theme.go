@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/template/parse"
 	"unicode/utf8"
 
 	"github.com/muster-org/muster/internal/errs"
@@ -135,18 +136,117 @@ func (d *Defaults) Compile(files map[string]string) (*Set, error) {
 	}
 	set.Pages = map[string]*template.Template{}
 	for _, page := range d.pages {
-		t := template.New(layoutFile).Funcs(web.Funcs)
-		if _, err := t.Parse(src(layoutFile)); err != nil {
-			return nil, templateError(err)
-		}
-		for _, name := range append(slices.Clone(d.parts), page) {
-			if _, err := t.New(name).Parse(src(name)); err != nil {
+		parse := func(layout string) (*template.Template, error) {
+			t := template.New(layoutFile).Funcs(web.Funcs)
+			if _, err := t.Parse(layout); err != nil {
 				return nil, templateError(err)
+			}
+			for _, name := range append(slices.Clone(d.parts), page) {
+				if _, err := t.New(name).Parse(src(name)); err != nil {
+					return nil, templateError(err)
+				}
+			}
+			return t, nil
+		}
+		t, err := parse(src(layoutFile))
+		if err != nil {
+			return nil, err
+		}
+		if !calls(t, layoutFile, shareMeta) {
+			// The layout would drop the page's share tags: add them to
+			// its <head>, at the first place where the layout still
+			// parses (a "</head>" may sit inside an action).
+			for _, layout := range withShareMeta(src(layoutFile)) {
+				if withMeta, err := parse(layout); err == nil && calls(withMeta, layoutFile, shareMeta) {
+					t = withMeta
+					break
+				}
 			}
 		}
 		set.Pages[strings.TrimSuffix(page, ".html")] = t
 	}
 	return set, nil
+}
+
+// shareMeta is the template holding a page's Open Graph and description
+// tags (defined by the pages that have them, empty elsewhere). Link
+// previews and search engines read them, so they are not a theme's to
+// lose: a layout that does not render them gets them.
+const shareMeta = "share_meta"
+
+// shareMetaCall renders the share tags; block, so that pages without them
+// get an empty template rather than an error.
+const shareMetaCall = `{{block "` + shareMeta + `" .}}{{end}}`
+
+var (
+	headClose = regexp.MustCompile(`(?i)</head\s*>`)
+	headOpen  = regexp.MustCompile(`(?i)<head(\s[^>]*)?>`)
+	htmlOpen  = regexp.MustCompile(`(?i)<html(\s[^>]*)?>`)
+	doctype   = regexp.MustCompile(`(?i)^\s*<!doctype[^>]*>`)
+)
+
+// withShareMeta returns the layout's source with the call of the share
+// tags inserted, in order of preference: before a </head>, after <head>,
+// after <html> or the doctype, at the start (where a browser puts it in
+// the implied head).
+func withShareMeta(layout string) []string {
+	var out []string
+	insert := func(at int) { out = append(out, layout[:at]+shareMetaCall+layout[at:]) }
+	for _, loc := range headClose.FindAllStringIndex(layout, 8) {
+		insert(loc[0])
+	}
+	for _, re := range []*regexp.Regexp{headOpen, htmlOpen, doctype} {
+		if loc := re.FindStringIndex(layout); loc != nil {
+			insert(loc[1])
+		}
+	}
+	insert(0)
+	return out
+}
+
+// calls reports whether executing template name of set t may execute
+// target, following the templates it calls.
+func calls(t *template.Template, name, target string) bool {
+	seen := map[string]bool{}
+	var visit func(name string) bool
+	var walk func(n parse.Node) bool
+	visit = func(name string) bool {
+		if name == target {
+			return true
+		}
+		if seen[name] {
+			return false
+		}
+		seen[name] = true
+		tt := t.Lookup(name)
+		if tt == nil || tt.Tree == nil || tt.Tree.Root == nil {
+			return false
+		}
+		return walk(tt.Tree.Root)
+	}
+	walk = func(n parse.Node) bool {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return false
+			}
+			for _, c := range n.Nodes {
+				if walk(c) {
+					return true
+				}
+			}
+		case *parse.TemplateNode:
+			return visit(n.Name)
+		case *parse.IfNode:
+			return walk(n.List) || walk(n.ElseList)
+		case *parse.RangeNode:
+			return walk(n.List) || walk(n.ElseList)
+		case *parse.WithNode:
+			return walk(n.List) || walk(n.ElseList)
+		}
+		return false
+	}
+	return visit(name)
 }
 
 func checkCSS(css string) error {

@@ -89,6 +89,10 @@ func TestThemeOverrides(t *testing.T) {
 		if join.Status != http.StatusOK || !join.Has("Themed Nation camp") || !join.Has(`name="email"`) {
 			t.Errorf("themed page: %d %s", join.Status, join.Body)
 		}
+		// The layout has no head block: the share tags are there anyway.
+		if og := strings.Index(join.Body, `<meta property="og:title" content="Join us">`); og < 0 || og > strings.Index(join.Body, "</head>") {
+			t.Errorf("themed page lacks its share tags in <head>: %s", join.Body)
+		}
 		if got := home.Header.Get("Content-Security-Policy"); got != web.ContentSecurityPolicy {
 			t.Errorf("CSP changed: %q", got)
 		}
