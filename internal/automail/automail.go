@@ -42,6 +42,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/muster-org/muster/internal/broadcast"
@@ -108,7 +109,25 @@ type Deps struct {
 }
 
 // Service sends automatic messages.
-type Service struct{ d Deps }
+type Service struct {
+	d Deps
+
+	// settings caches each page's settings for settingsTTL: every form
+	// submission reads them (twice), and on SQLite a query costs more than
+	// the rest of the submission's reads together. A save through this
+	// process is seen at once; one through another process within the TTL.
+	mu       sync.Mutex
+	settings map[pageKey]cachedSettings
+}
+
+type pageKey struct{ nationID, pageID int64 }
+
+type cachedSettings struct {
+	st Settings
+	at time.Time
+}
+
+const settingsTTL = 2 * time.Second
 
 // New returns the service.
 func New(d Deps) *Service {
@@ -125,15 +144,37 @@ func New(d Deps) *Service {
 		d.Pages = pages.NewStore(d.DB)
 	}
 	d.BaseURL = strings.TrimRight(d.BaseURL, "/")
-	return &Service{d: d}
+	return &Service{d: d, settings: map[pageKey]cachedSettings{}}
 }
 
 // Settings returns a page's automation settings (zero when never saved).
 func (s *Service) Settings(ctx context.Context, nationID, pageID int64) (Settings, error) {
+	k := pageKey{nationID, pageID}
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.settings[k]
+	s.mu.Unlock()
+	if ok && now.Sub(c.at) < settingsTTL {
+		return c.st, nil
+	}
+	st, err := s.loadSettings(ctx, nationID, pageID)
+	if err != nil {
+		return st, err
+	}
+	s.mu.Lock()
+	if len(s.settings) > 10000 { // many pages: start again rather than grow
+		clear(s.settings)
+	}
+	s.settings[k] = cachedSettings{st: st, at: now}
+	s.mu.Unlock()
+	return st, nil
+}
+
+func (s *Service) loadSettings(ctx context.Context, nationID, pageID int64) (Settings, error) {
 	var st Settings
 	var doi int
 	var welcome string
-	err := s.d.DB.QueryRowWriter(ctx, `SELECT double_opt_in, confirm_subject, confirm_body, welcome FROM page_automail
+	err := s.d.DB.QueryRow(ctx, `SELECT double_opt_in, confirm_subject, confirm_body, welcome FROM page_automail
 		WHERE nation_id = ? AND page_id = ?`, nationID, pageID).Scan(&doi, &st.ConfirmSubject, &st.ConfirmBody, &welcome)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
@@ -195,6 +236,9 @@ func (s *Service) SaveSettings(ctx context.Context, nationID, pageID int64, st S
 	if err != nil {
 		return fmt.Errorf("automail: save settings: %w", err)
 	}
+	s.mu.Lock()
+	delete(s.settings, pageKey{nationID, pageID})
+	s.mu.Unlock()
 	return nil
 }
 

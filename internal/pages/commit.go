@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/muster-org/muster/internal/changes"
 	"github.com/muster-org/muster/internal/people"
 	"github.com/muster-org/muster/internal/store"
 )
@@ -90,23 +89,22 @@ func (c *committer) lead() {
 	}
 }
 
-// commit writes a batch. Should the batch fail as a whole, each
-// submission is tried again on its own, so that one bad submission fails
-// alone and the others are still written.
+// commit writes a batch. Should a nation's part of the batch fail as a
+// whole, each of its submissions is tried again on its own, so that one
+// bad submission fails alone and the others are still written.
 func (c *committer) commit(batch []*pending) {
 	// The batch is everyone's: one client going away must not abort it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), 30*time.Second)
 	defer cancel()
+	again := batch
 	if len(batch) > 1 {
-		if err := c.write(ctx, batch); err == nil {
-			return
-		}
+		again = c.write(ctx, batch)
 	}
-	for _, p := range batch {
+	for _, p := range again {
 		for attempt := 0; ; attempt++ {
 			p.res, p.err = Result{}, nil
-			p.err = c.write(ctx, []*pending{p})
-			if p.err == nil || !retryable(p.err) || attempt == 2 {
+			failed := c.write(ctx, []*pending{p})
+			if len(failed) == 0 || !retryable(p.err) || attempt == 2 {
 				break
 			}
 		}
@@ -124,10 +122,13 @@ func retryable(err error) bool {
 	return false
 }
 
-// write applies submissions: the people (one upsert per nation), then
-// in one transaction what the submissions record. A rejected record (no
-// usable identity) is that submission's error only.
-func (c *committer) write(ctx context.Context, batch []*pending) error {
+// write applies submissions, one transaction per nation: the people
+// upsert, and in the same transaction (people.UpsertOptions.Then) what the
+// submissions record. A rejected record (no usable identity) is that
+// submission's error only. It returns the submissions of the nations
+// whose transaction failed (their err is set; nothing of theirs is
+// written).
+func (c *committer) write(ctx context.Context, batch []*pending) (failed []*pending) {
 	byNation := map[int64][]*pending{}
 	var order []int64
 	for _, p := range batch {
@@ -136,84 +137,61 @@ func (c *committer) write(ctx context.Context, batch []*pending) error {
 		}
 		byNation[p.nationID] = append(byNation[p.nationID], p)
 	}
-	var ok []*pending
 	for _, nid := range order {
-		ps := byNation[nid]
-		recs := make([]people.Record, len(ps))
-		srcs := make([]people.Source, len(ps))
-		for i, p := range ps {
-			recs[i], srcs[i] = p.rec, p.src
-		}
-		rs, err := c.forms.People.UpsertBatch(ctx, nid, recs, srcs, people.UpsertOptions{})
-		if err != nil {
-			err = fmt.Errorf("pages: submit: %w", err)
-			for _, p := range ps {
-				p.err = err
-			}
-			return err
-		}
-		for i, p := range ps {
-			p.res = Result{PersonID: rs[i].PersonID, Outcome: rs[i].Outcome, PendingEmail: p.pendingEmail}
-			if rs[i].Outcome == people.Rejected {
-				p.err = rs[i].Err
-				continue
-			}
-			ok = append(ok, p)
+		if err := c.writeNation(ctx, nid, byNation[nid]); err != nil {
+			failed = append(failed, byNation[nid]...)
 		}
 	}
-	if len(ok) == 0 {
-		return nil
-	}
-	now := store.Millis(c.forms.Pages.now())
-	// Timeline ids are reserved before the transaction (on SQLite the
-	// reservation takes the one writer connection), one per submission;
-	// those a repeated signature leaves unused are a gap.
-	firstIDs := map[int64]int64{}
-	for _, nid := range order {
-		k := 0
-		for _, p := range ok {
-			if p.nationID == nid {
-				k++
-			}
-		}
-		if k == 0 {
-			continue
-		}
-		id, err := c.forms.Pages.db.NextIDs(ctx, nid, "activities", int64(k))
-		if err != nil {
-			err = fmt.Errorf("pages: submit: %w", err)
-			for _, p := range ok {
-				p.err = err
-			}
-			return err
-		}
-		firstIDs[nid] = id
-	}
-	err := c.forms.Pages.db.InTx(ctx, func(tx *store.Tx) error {
-		for _, nid := range order {
-			var ps []*pending
-			for _, p := range ok {
-				if p.nationID == nid {
-					ps = append(ps, p)
-				}
-			}
-			if len(ps) > 0 {
-				if err := recordBatch(ctx, tx, nid, ps, firstIDs[nid], now); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	return failed
+}
+
+// writeNation writes the submissions of one nation in one transaction.
+func (c *committer) writeNation(ctx context.Context, nid int64, ps []*pending) error {
+	fail := func(err error) error {
 		err = fmt.Errorf("pages: submit: %w", err)
-		for _, p := range ok {
+		for _, p := range ps {
 			p.err = err
 			p.res.NewSignature = false
 		}
 		return err
 	}
-	for _, p := range ok {
+	// Timeline ids are reserved before the transaction (on SQLite a
+	// reservation may take the one writer connection), one per
+	// submission; those a rejected or repeated submission leaves unused
+	// are a gap.
+	firstID, err := c.forms.Pages.db.NextIDs(ctx, nid, "activities", int64(len(ps)))
+	if err != nil {
+		return fail(err)
+	}
+	now := store.Millis(c.forms.Pages.now())
+	recs := make([]people.Record, len(ps))
+	srcs := make([]people.Source, len(ps))
+	for i, p := range ps {
+		recs[i], srcs[i] = p.rec, p.src
+	}
+	record := func(ctx context.Context, tx *store.Tx, rs []people.RowResult) ([]int64, error) {
+		var ok []*pending
+		for i, p := range ps {
+			p.res = Result{PersonID: rs[i].PersonID, Outcome: rs[i].Outcome, PendingEmail: p.pendingEmail}
+			if rs[i].Outcome == people.Rejected {
+				continue
+			}
+			ok = append(ok, p)
+		}
+		if len(ok) == 0 {
+			return nil, nil
+		}
+		return recordBatch(ctx, tx, nid, ok, firstID, now)
+	}
+	rs, err := c.forms.People.UpsertBatch(ctx, nid, recs, srcs, people.UpsertOptions{Then: record})
+	if err != nil {
+		return fail(err)
+	}
+	for i, p := range ps {
+		if rs[i].Outcome == people.Rejected {
+			p.err = rs[i].Err
+			continue
+		}
 		if p.res.NewSignature {
 			c.forms.Pages.bumpCount(p.nationID, p.page.ID)
 		}
@@ -225,10 +203,10 @@ func (c *committer) write(ctx context.Context, batch []*pending) error {
 // besides the people: the petition signatures (once per person and
 // petition), the topic subscriptions, the timeline activities ('signed' or
 // 'form_submitted', ref = the page slug) with the pages' points (first
-// time only for a petition) and the change-log entries. Rows are written
-// with a few multi-row statements per batch: on SQLite, parsing a
-// statement per row costs more than writing the row.
-func recordBatch(ctx context.Context, tx *store.Tx, nationID int64, ps []*pending, firstID, now int64) error {
+// time only for a petition). It returns the people to add to the change
+// log. Rows are written with a few multi-row statements per batch: on
+// SQLite, parsing a statement per row costs more than writing the row.
+func recordBatch(ctx context.Context, tx *store.Tx, nationID int64, ps []*pending, firstID, now int64) ([]int64, error) {
 	var sigs []*pending
 	for _, p := range ps {
 		if p.page.Type == TypePetition {
@@ -236,7 +214,7 @@ func recordBatch(ctx context.Context, tx *store.Tx, nationID int64, ps []*pendin
 		}
 	}
 	if err := insertSignatures(ctx, tx, nationID, sigs, now); err != nil {
-		return err
+		return nil, err
 	}
 	for _, p := range ps {
 		for _, t := range p.sub.Topics {
@@ -245,7 +223,7 @@ func recordBatch(ctx context.Context, tx *store.Tx, nationID int64, ps []*pendin
 				ON CONFLICT (nation_id, topic_id, person_id) DO UPDATE SET status = 'subscribed', at = excluded.at,
 				source_kind = excluded.source_kind, source_ref = excluded.source_ref
 				WHERE topic_subscriptions.status <> 'subscribed'`, nationID, t.ID, p.res.PersonID, now, p.page.Slug); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
@@ -268,7 +246,7 @@ func recordBatch(ctx context.Context, tx *store.Tx, nationID int64, ps []*pendin
 		points[p.res.PersonID] += p.page.Settings.Points
 	}
 	if err := insertMulti(ctx, tx, `INSERT INTO activities (nation_id, id, person_id, type, source_kind, source_ref, source_line, source_user, fields, details, at) VALUES `, acts, ""); err != nil {
-		return err
+		return nil, err
 	}
 	// Points and last activity: one UPDATE per distinct number of points.
 	byPoints := map[int][]int64{}
@@ -285,12 +263,12 @@ func recordBatch(ctx context.Context, tx *store.Tx, nationID int64, ps []*pendin
 			if _, err := tx.Exec(ctx, `UPDATE people SET points = points + ?,
 				last_activity_at = CASE WHEN last_activity_at < ? THEN ? ELSE last_activity_at END
 				WHERE nation_id = ? AND id IN (?`+strings.Repeat(",?", n-1)+`)`, args...); err != nil {
-				return err
+				return nil, err
 			}
 			ids = ids[n:]
 		}
 	}
-	return changes.Record(ctx, tx, nationID, people...)
+	return people, nil
 }
 
 // insertSignatures adds the signatures of petition submissions, skipping

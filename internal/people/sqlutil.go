@@ -32,9 +32,8 @@ const inChunk = 1000
 // PostgreSQL gets ONE statement per call, INSERT … SELECT FROM unnest() of
 // one typed array per column: a single round trip and a single plan however
 // many rows (near COPY speed, and unlike COPY it works inside the caller's
-// database/sql transaction and takes ON CONFLICT). SQLite gets a multi-row
-// INSERT prepared once and reused for every full chunk, so the long
-// statement is parsed once per call, not once per chunk.
+// database/sql transaction and takes ON CONFLICT). SQLite gets multi-row
+// INSERTs of a few fixed sizes, prepared once per database.
 func insertRows(ctx context.Context, tx *store.Tx, table string, cols []string, rows [][]any, suffix string) error {
 	if len(rows) == 0 {
 		return nil
@@ -47,6 +46,10 @@ func insertRows(ctx context.Context, tx *store.Tx, table string, cols []string, 
 			return nil
 		}
 	}
+	// Statements of three sizes only (a full chunk, 32 rows, one row),
+	// each parsed once per database and cached (store.Tx.Cached): a
+	// statement made to the batch's exact size would be parsed anew for
+	// every batch, which on SQLite costs about as much as the rows.
 	per := maxParams / len(cols)
 	one := "(" + strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",") + ")"
 	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
@@ -64,33 +67,27 @@ func insertRows(ctx context.Context, tx *store.Tx, table string, cols []string, 
 		b.WriteString(suffix)
 		return b.String()
 	}
-	var full *sql.Stmt
-	defer func() {
-		if full != nil {
-			full.Close()
-		}
-	}()
 	args := make([]any, 0, min(per, len(rows))*len(cols))
-	for start := 0; start < len(rows); start += per {
-		end := min(start+per, len(rows))
-		args = args[:0]
-		for i := start; i < end; i++ {
-			args = append(args, rows[i]...)
+	for start := 0; start < len(rows); {
+		n := 1
+		switch left := len(rows) - start; {
+		case left >= per:
+			n = per
+		case left >= 32 && per >= 32:
+			n = 32
 		}
-		var err error
-		if end-start == per && len(rows) >= 2*per {
-			if full == nil {
-				if full, err = tx.Prepare(ctx, text(per)); err != nil {
-					return fmt.Errorf("insert into %s: %w", table, err)
-				}
-			}
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.Exec(ctx, text(end-start), args...)
-		}
+		st, err := tx.Cached(ctx, text(n))
 		if err != nil {
 			return fmt.Errorf("insert into %s: %w", table, err)
 		}
+		args = args[:0]
+		for i := start; i < start+n; i++ {
+			args = append(args, rows[i]...)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("insert into %s: %w", table, err)
+		}
+		start += n
 	}
 	return nil
 }

@@ -66,6 +66,12 @@ type UpsertOptions struct {
 	Source Source
 	// DryRun computes the outcomes and rolls everything back.
 	DryRun bool
+	// Then, when set, runs inside the batch's transaction once the people
+	// are written, with their results; its error rolls the batch back.
+	// Callers that record something per person (a signature, a form
+	// submission) use it to commit once instead of twice. The people it
+	// returns are added to the change log with the batch's.
+	Then func(ctx context.Context, tx *store.Tx, results []RowResult) (touched []int64, err error)
 }
 
 // RowResult is the outcome for one record, in the order of the records.

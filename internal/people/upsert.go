@@ -146,6 +146,15 @@ func (s *Store) upsertBatch(ctx context.Context, nationID int64, recs []Record, 
 					touched = append(touched, r.PersonID)
 				}
 			}
+			if opt.Then != nil {
+				more, err := opt.Then(ctx, tx, results)
+				if err != nil {
+					return err
+				}
+				touched = append(touched, more...)
+				slices.Sort(touched)
+				touched = slices.Compact(touched)
+			}
 			if err := changes.Record(ctx, tx, nationID, touched...); err != nil {
 				return err
 			}

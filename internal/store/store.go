@@ -56,6 +56,16 @@ type DB struct {
 
 	idMu    sync.Mutex
 	idCache map[idKey]*idBlock
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // Tx.Cached; nil while being prepared
+	stmtWG sync.WaitGroup       // preparations under way
+
+	// ckpt is the connection that checkpoints the SQLite WAL in the
+	// background, and stop ends that loop (see checkpointLoop).
+	ckpt     *sql.DB
+	stopCkpt chan struct{}
+	ckptDone chan struct{}
 }
 
 // Open opens the database named by dsn: a URL starting with postgres:// or
@@ -81,7 +91,7 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to postgres: %w", err)
 	}
-	return &DB{Engine: Postgres, w: db, r: db, idCache: map[idKey]*idBlock{}}, nil
+	return &DB{Engine: Postgres, w: db, r: db, idCache: map[idKey]*idBlock{}, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 // sqlitePragmas lists the connection settings; busy_timeout comes first so
@@ -104,6 +114,7 @@ func sqliteDSN(path string, readOnly bool) string {
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()
@@ -138,12 +149,56 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return &DB{Engine: SQLite, Path: path, w: w, r: r, idCache: map[idKey]*idBlock{}}, nil
+	c, err := sql.Open("sqlite", sqliteDSN(path, false))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("store: open sqlite checkpointer: %w", err)
+	}
+	c.SetMaxOpenConns(1)
+	db := &DB{Engine: SQLite, Path: path, w: w, r: r, idCache: map[idKey]*idBlock{}, stmts: map[string]*sql.Stmt{},
+		ckpt: c, stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
+	go db.checkpointLoop()
+	return db, nil
 }
+
+// checkpointLoop copies the WAL back into the database file every
+// checkpointEvery, on its own connection. The writer connection has
+// automatic checkpoints off (wal_autocheckpoint=0): left on, the commit
+// that crosses the threshold does the copy and its fsyncs itself, and every
+// caller queued behind the one writer waits for the disk. A PASSIVE
+// checkpoint never blocks the writer or readers.
+func (db *DB) checkpointLoop() {
+	defer close(db.ckptDone)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopCkpt:
+			return
+		case <-t.C:
+			_, _ = db.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
+}
+
+const checkpointEvery = time.Second
 
 // Close checkpoints the SQLite WAL (so the main file is whole) and closes.
 func (db *DB) Close() error {
+	db.stmtWG.Wait()
+	db.stmtMu.Lock()
+	for _, st := range db.stmts {
+		if st != nil {
+			st.Close()
+		}
+	}
+	db.stmts = nil
+	db.stmtMu.Unlock()
 	if db.Engine == SQLite {
+		close(db.stopCkpt)
+		<-db.ckptDone
+		db.ckpt.Close()
 		_, _ = db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	}
 	var err error
@@ -261,6 +316,55 @@ func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // Prepare prepares a statement in the transaction.
 func (tx *Tx) Prepare(ctx context.Context, q string) (*sql.Stmt, error) {
 	return tx.tx.PrepareContext(ctx, tx.db.Rebind(q))
+}
+
+// Cached returns the statement q prepared once per database and reused by
+// every transaction: on SQLite, parsing a statement can cost more than
+// running it, and hot paths (form submissions, import batches) run the
+// same few statements thousands of times. Only for a fixed set of
+// statement texts (the cache is never trimmed); the statement returned is
+// closed with the transaction.
+//
+// The transaction holds SQLite's one writer connection, so a statement
+// not yet cached is prepared in the transaction for this once, and on the
+// writer pool by a goroutine that gets the connection when the
+// transaction ends; database/sql then reuses that preparation in later
+// transactions on the same connection. PostgreSQL's driver caches
+// prepared statements itself.
+func (tx *Tx) Cached(ctx context.Context, q string) (*sql.Stmt, error) {
+	db := tx.db
+	if db.Engine != SQLite {
+		return tx.tx.PrepareContext(ctx, db.Rebind(q))
+	}
+	db.stmtMu.Lock()
+	st, ok := db.stmts[q]
+	if !ok {
+		db.stmts[q] = nil // being prepared
+		db.stmtWG.Add(1)
+		go db.prepareCached(q)
+	}
+	db.stmtMu.Unlock()
+	if st == nil {
+		return tx.tx.PrepareContext(ctx, q)
+	}
+	return tx.tx.StmtContext(ctx, st), nil
+}
+
+func (db *DB) prepareCached(q string) {
+	defer db.stmtWG.Done()
+	st, err := db.w.Prepare(q)
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if err != nil || db.stmts == nil { // failed (tried again next time), or closing
+		if st != nil {
+			st.Close()
+		}
+		if db.stmts != nil {
+			delete(db.stmts, q)
+		}
+		return
+	}
+	db.stmts[q] = st
 }
 
 // Raw returns the underlying *sql.Tx for engine-specific fast paths.
