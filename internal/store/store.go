@@ -66,6 +66,7 @@ type DB struct {
 	ckpt     *sql.DB
 	stopCkpt chan struct{}
 	ckptDone chan struct{}
+	stopOnce sync.Once // Close may be called more than once
 }
 
 // Open opens the database named by dsn: a URL starting with postgres:// or
@@ -196,9 +197,11 @@ func (db *DB) Close() error {
 	db.stmts = nil
 	db.stmtMu.Unlock()
 	if db.Engine == SQLite {
-		close(db.stopCkpt)
-		<-db.ckptDone
-		db.ckpt.Close()
+		db.stopOnce.Do(func() {
+			close(db.stopCkpt)
+			<-db.ckptDone
+			db.ckpt.Close()
+		})
 		_, _ = db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	}
 	var err error
