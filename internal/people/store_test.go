@@ -498,3 +498,45 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// A grant repeated under the same wording adds nothing; a grant under new
+// wording is new evidence and gets its own ledger entry, the status staying
+// granted; a withdrawal then records as usual.
+func TestConsentRegrantWithNewWording(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := people.NewStore(db)
+		n := newNation(t, db, "wording", "BE")
+		rec := func(wording string, granted bool) []people.Record {
+			return []people.Record{{FirstName: "Ann", Emails: []string{"ann@example.org"},
+				Consents: []people.ConsentInput{{Channel: "email", Granted: granted, Basis: "consent", Wording: wording}}}}
+		}
+		steps := []struct {
+			wording string
+			granted bool
+			entries int
+		}{
+			{"Keep me informed by e-mail", true, 1},
+			{"Keep me informed by e-mail", true, 1},
+			{"Tenez-moi informé par e-mail", true, 2},
+			{"Tenez-moi informé par e-mail", true, 2},
+			{"", false, 3},
+			{"", false, 3},
+		}
+		var id int64
+		for i, st := range steps {
+			res := upsert(t, s, n, rec(st.wording, st.granted), people.UpsertOptions{Source: people.Source{Kind: "form", Ref: "petition"}})
+			id = res[0].PersonID
+			if got := count(t, db, `SELECT COUNT(*) FROM consents WHERE nation_id = ? AND person_id = ?`, n, id); got != st.entries {
+				t.Fatalf("step %d: %d ledger entries, want %d", i, got, st.entries)
+			}
+		}
+		var wh string
+		if err := db.QueryRow(ctx, `SELECT wording_hash FROM consents WHERE nation_id = ? AND person_id = ? AND status = 'granted' ORDER BY id DESC LIMIT 1`, n, id).Scan(&wh); err != nil {
+			t.Fatal(err)
+		}
+		if wh != people.WordingHash("Tenez-moi informé par e-mail") {
+			t.Fatalf("latest grant references %s, want the French wording", wh)
+		}
+	})
+}

@@ -189,6 +189,10 @@ type pstate struct {
 	dirty    bool // existing person whose people row must be updated
 	tags     map[int64]bool
 	consent  map[string]string // channel → granted/withdrawn
+	// consentWording is the wording hash of each channel's latest entry: a
+	// fresh grant under other wording is new evidence, recorded even
+	// though the status stays granted.
+	consentWording map[string]string
 	custom   map[int64]string
 	addrs    map[string]addrVals
 	notes    map[string]bool
@@ -436,6 +440,7 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 	for _, id := range ids {
 		p := b.byID[id]
 		p.tags, p.consent, p.custom, p.addrs, p.notes = map[int64]bool{}, map[string]string{}, map[int64]string{}, map[string]addrVals{}, map[string]bool{}
+		p.consentWording = map[string]string{}
 	}
 
 	if hasTags {
@@ -461,14 +466,15 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 		}
 	}
 	if hasConsent {
-		err := eachIn(ctx, b.tx, `SELECT person_id, channel, status FROM consents WHERE nation_id = ? AND person_id IN IN_LIST ORDER BY at, id`,
+		err := eachIn(ctx, b.tx, `SELECT person_id, channel, status, wording_hash FROM consents WHERE nation_id = ? AND person_id IN IN_LIST ORDER BY at, id`,
 			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
 				var pid int64
-				var ch, st string
-				if err := rows.Scan(&pid, &ch, &st); err != nil {
+				var ch, st, wh string
+				if err := rows.Scan(&pid, &ch, &st, &wh); err != nil {
 					return err
 				}
 				b.byID[pid].consent[ch] = st
+				b.byID[pid].consentWording[ch] = wh
 				return nil
 			})
 		if err != nil {
@@ -616,7 +622,7 @@ func (b *batch) newPerson(ctx context.Context, remaining int) (*pstate, error) {
 		}
 		b.idPool, b.idPoolEnd = first, first+int64(remaining)
 	}
-	p := &pstate{id: b.idPool, isNew: true, tags: map[int64]bool{}, consent: map[string]string{},
+	p := &pstate{id: b.idPool, isNew: true, tags: map[int64]bool{}, consent: map[string]string{}, consentWording: map[string]string{},
 		custom: map[int64]string{}, addrs: map[string]addrVals{}, notes: map[string]bool{}}
 	b.idPool++
 	b.byID[p.id] = p
@@ -743,10 +749,19 @@ func (b *batch) apply(ctx context.Context, r *prepared, src Source, remaining in
 			st = "granted"
 		}
 		cur := p.consent[c.Channel]
-		if cur == st || (cur == "" && st == "withdrawn") {
+		wh := WordingHash(c.Wording)
+		if c.Wording == "" {
+			wh = ""
+		}
+		// A grant with wording other than the latest entry's is recorded
+		// even when consent was already granted: it is the evidence for
+		// the wording the person saw last.
+		rewording := st == "granted" && wh != "" && wh != p.consentWording[c.Channel]
+		if (cur == st || (cur == "" && st == "withdrawn")) && !rewording {
 			continue
 		}
 		p.consent[c.Channel] = st
+		p.consentWording[c.Channel] = wh
 		b.consents = append(b.consents, consentRow{p.id, c.Channel, st, c.Basis, b.wording(c.Wording), src, at})
 		other = true
 	}
