@@ -183,20 +183,20 @@ func (s *Store) upsertBatch(ctx context.Context, nationID int64, recs []Record, 
 // pstate is a person as the batch sees it: loaded from the database or
 // created by an earlier record of the batch.
 type pstate struct {
-	id       int64
-	v        vals
-	isNew    bool
-	dirty    bool // existing person whose people row must be updated
-	tags     map[int64]bool
-	consent  map[string]string // channel → granted/withdrawn
+	id      int64
+	v       vals
+	isNew   bool
+	dirty   bool // existing person whose people row must be updated
+	tags    map[int64]bool
+	consent map[string]string // channel → granted/withdrawn
 	// consentWording is the wording hash of each channel's latest entry: a
 	// fresh grant under other wording is new evidence, recorded even
 	// though the status stays granted.
 	consentWording map[string]string
-	custom   map[int64]string
-	addrs    map[string]addrVals
-	notes    map[string]bool
-	activity int64 // latest activity time written by this batch
+	custom         map[int64]string
+	addrs          map[string]addrVals
+	notes          map[string]bool
+	activity       int64 // latest activity time written by this batch
 }
 
 type customDef struct {
