@@ -10,12 +10,15 @@ import (
 )
 
 // runKeysRotate gives one nation a new data key and re-encrypts its opinion
-// fields under it (internal/crypt.Keyring.Rotate), in one transaction.
+// fields under it (internal/crypt.Keyring.Rotate), in one transaction, then
+// waits --grace for running processes to notice and sweeps up what they
+// wrote under the old key meanwhile.
 func runKeysRotate(ctx context.Context, e *env, args []string) error {
 	var cfg config.Config
 	fs := newFlagSet("keys rotate", e.stderr)
 	cfg.RegisterStorage(fs)
 	slug := fs.String("nation", "", "`slug` of the nation (required)")
+	grace := fs.Duration("grace", crypt.DefaultGrace, "how long running processes get to switch to the new key before the final sweep re-seals what they wrote meanwhile under the old one (0 when none runs)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -25,6 +28,9 @@ func runKeysRotate(ctx context.Context, e *env, args []string) error {
 	}
 	if *slug == "" {
 		return usagef("--nation is required")
+	}
+	if *grace < 0 {
+		return usagef("--grace must not be negative")
 	}
 	db, err := openDB(ctx, &cfg)
 	if err != nil {
@@ -39,11 +45,12 @@ func runKeysRotate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	k.SetGrace(*grace)
 	v, err := k.Rotate(ctx, n.ID)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "rotated the data key of %s (now version %d); restart serve and worker so they load it\n", n.Slug, v)
+	fmt.Fprintf(e.stdout, "rotated the data key of %s (now version %d); running processes load it by themselves\n", n.Slug, v)
 	return nil
 }
 

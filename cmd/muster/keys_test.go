@@ -36,7 +36,7 @@ func TestKeysCommands(t *testing.T) {
 	if code, _, errOut := c.run("", "nation", "create", "north", "--name", "North"); code != 0 {
 		t.Fatalf("nation create: %s", errOut)
 	}
-	if code, out, errOut := c.run("", "keys", "rotate", "--nation", "north"); code != 0 || !strings.Contains(out, "version 2") {
+	if code, out, errOut := c.run("", "keys", "rotate", "--nation", "north", "--grace", "0s"); code != 0 || !strings.Contains(out, "version 2") {
 		t.Fatalf("keys rotate: %d %s %s", code, out, errOut)
 	}
 	if code, _, errOut := c.run("", "keys", "rotate"); code != 2 || !strings.Contains(errOut, "--nation is required") {

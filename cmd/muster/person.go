@@ -156,6 +156,7 @@ func runPersonReplay(ctx context.Context, e *env, args []string) error {
 	if *jsonOut {
 		return printJSON(e.stdout, rep)
 	}
-	fmt.Fprintf(e.stdout, "journal entries: %d, suppressions restored: %d, people erased again: %d\n", rep.Entries, rep.Restored, rep.Erased)
+	fmt.Fprintf(e.stdout, "journal entries: %d, suppressions restored: %d, people erased again: %d, anonymised again: %d\n",
+		rep.Entries, rep.Restored, rep.Erased, rep.Anonymised)
 	return nil
 }

@@ -71,6 +71,13 @@ type NationKey struct {
 	blind    []byte // keys blind indexes (tag names)
 	support  [6]string
 	levels   map[string]int
+	// ring is the keyring the key was loaded by (nil for a key made in
+	// code): a value that does not open makes it check for a rotation.
+	ring *Keyring
+	// prev is the key this one replaced in the process's keyring, tried
+	// when a value does not open: a value this process sealed with it
+	// just as another rotated.
+	prev *NationKey
 }
 
 func newNationKey(nationID, version int64, data []byte) (*NationKey, error) {
@@ -105,7 +112,39 @@ func (k *NationKey) sealDet(field, plain string) string {
 
 func encode(b []byte) string { return prefix + base64.RawStdEncoding.EncodeToString(b) }
 
+// open opens a sealed value under this key, else under the key it
+// replaced, else — the nation's key having been rotated by another process
+// since this one was loaded — under the nation's current key, read again.
 func (k *NationKey) open(field string, id int64, sealed string) (string, error) {
+	p, err := k.openOnly(field, id, sealed)
+	if err == nil || !IsSealed(sealed) {
+		return p, err
+	}
+	if k.prev != nil {
+		if p, err := k.prev.openOnly(field, id, sealed); err == nil {
+			return p, nil
+		}
+	}
+	if k.ring == nil {
+		return "", err
+	}
+	nk := k.ring.newer(k)
+	if nk == nil {
+		return "", err
+	}
+	if p, err := nk.openOnly(field, id, sealed); err == nil {
+		return p, nil
+	}
+	if nk.prev != nil && nk.prev != k {
+		if p, err := nk.prev.openOnly(field, id, sealed); err == nil {
+			return p, nil
+		}
+	}
+	return "", err
+}
+
+// openOnly opens a sealed value under this very key.
+func (k *NationKey) openOnly(field string, id int64, sealed string) (string, error) {
 	if !strings.HasPrefix(sealed, prefix) {
 		return "", ErrOpen
 	}

@@ -123,15 +123,49 @@ func Warn(log *slog.Logger, m *Master) {
 
 // Keyring holds a database's nation keys, unwrapped on first use and kept in
 // memory. One Keyring is attached to a store.DB (see Attach, Of).
+//
+// Several processes (serve, worker, a command) each hold a Keyring over the
+// same database, and any of them may rotate a nation's key. So a cached key
+// is not trusted for ever: at most every RefreshEvery the keyring reads the
+// version of every nation key (one small query) and reloads the keys whose
+// version changed; and a sealed value that does not open under a cached key
+// makes the keyring read that nation's version at once and retry under the
+// new key (NationKey.open). A key replaced in memory stays reachable from
+// its successor (prev), so that values a process sealed with it in the
+// moment of the switch still open. What a process writes under the old key
+// after the rotation committed is re-sealed by the rotation's final sweep
+// (Rotate, SetGrace).
 type Keyring struct {
 	db     *store.DB
 	master cipher.AEAD
 	now    func() time.Time
 	src    *Master // where the master key came from (nil: given in code)
+	// sleep waits during a rotation's grace period (a hook for tests).
+	sleep func(ctx context.Context, d time.Duration) error
 
-	mu   sync.Mutex
-	keys map[int64]*NationKey
+	mu      sync.Mutex
+	keys    map[int64]*NationKey
+	checked time.Time           // when the versions were last read
+	forced  map[int64]time.Time // when a failed open last read a nation's version
+	refresh time.Duration
+	grace   time.Duration
+
+	refreshing sync.Mutex // one version read at a time
 }
+
+// RefreshEvery is how often at most a keyring reads the nation key versions
+// to notice a rotation made by another process.
+const RefreshEvery = 2 * time.Second
+
+// DefaultGrace is how long `muster keys rotate` lets running processes
+// notice a rotation (RefreshEvery, plus the time a writer takes from
+// fetching its key to committing its transaction) before its final sweep.
+const DefaultGrace = 10 * time.Second
+
+// forcedEvery limits how often failed opens read a nation's key version:
+// a page listing many values that truly do not open costs one query, not
+// one per value.
+const forcedEvery = 250 * time.Millisecond
 
 // NewKeyring returns a Keyring of db under a master key.
 func NewKeyring(db *store.DB, master []byte) (*Keyring, error) {
@@ -139,7 +173,152 @@ func NewKeyring(db *store.DB, master []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Keyring{db: db, master: a, now: time.Now, keys: map[int64]*NationKey{}}, nil
+	return &Keyring{db: db, master: a, now: time.Now, sleep: sleepCtx, keys: map[int64]*NationKey{},
+		forced: map[int64]time.Time{}, refresh: RefreshEvery}, nil
+}
+
+// SetGrace sets how long Rotate waits, after its transaction committed,
+// before re-sealing what other processes wrote meanwhile under the old key
+// (0, the default, sweeps at once: enough when no other process runs).
+func (k *Keyring) SetGrace(d time.Duration) {
+	k.mu.Lock()
+	k.grace = d
+	k.mu.Unlock()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// cached returns the cached key of a nation (nil when none), first reading
+// the key versions when the last read is older than the refresh interval.
+func (k *Keyring) cached(ctx context.Context, nationID int64) *NationKey {
+	k.mu.Lock()
+	nk := k.keys[nationID]
+	due := nk != nil && k.now().Sub(k.checked) >= k.refresh
+	k.mu.Unlock()
+	if !due {
+		return nk
+	}
+	k.refreshVersions(ctx)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.keys[nationID]
+}
+
+// refreshVersions reads every nation key's version and reloads the cached
+// keys whose version changed (a rotation by another process). A failed
+// read keeps the cached keys; the next use tries again.
+func (k *Keyring) refreshVersions(ctx context.Context) {
+	k.refreshing.Lock()
+	defer k.refreshing.Unlock()
+	k.mu.Lock()
+	if k.now().Sub(k.checked) < k.refresh {
+		k.mu.Unlock()
+		return // another goroutine just did it
+	}
+	k.mu.Unlock()
+	rows, err := k.db.Query(ctx, `SELECT nation_id, version FROM nation_keys`)
+	if err != nil {
+		return
+	}
+	versions := map[int64]int64{}
+	for rows.Next() {
+		var id, v int64
+		if err := rows.Scan(&id, &v); err != nil {
+			rows.Close()
+			return
+		}
+		versions[id] = v
+	}
+	rows.Close()
+	if rows.Err() != nil {
+		return
+	}
+	k.mu.Lock()
+	var stale []int64
+	for id, nk := range k.keys {
+		if v, ok := versions[id]; !ok || v != nk.Version {
+			stale = append(stale, id)
+		}
+	}
+	k.checked = k.now()
+	k.mu.Unlock()
+	for _, id := range stale {
+		nk, err := k.load(ctx, id)
+		if err != nil {
+			// Gone (the nation was deleted) or unreadable: drop it, so the
+			// next use loads it again and reports the error there.
+			k.mu.Lock()
+			delete(k.keys, id)
+			k.mu.Unlock()
+			continue
+		}
+		k.install(nk)
+	}
+}
+
+// install caches a freshly loaded key, keeping the key it replaces as its
+// predecessor for opening.
+func (k *Keyring) install(nk *NationKey) *NationKey {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	cur := k.keys[nk.NationID]
+	if cur != nil && cur.Version == nk.Version {
+		return cur
+	}
+	if cur != nil {
+		// A copy without its own predecessor: a process keeps one
+		// replaced key in memory, not every key it ever held.
+		p := *cur
+		p.prev = nil
+		nk.prev = &p
+	}
+	k.keys[nk.NationID] = nk
+	return nk
+}
+
+// newer returns the nation's key when it is no longer the one old was
+// loaded as (a rotation by another process): the cached key if it is
+// already newer, else the key read again from the database. nil when old
+// is current. Called when a value does not open under old.
+func (k *Keyring) newer(old *NationKey) *NationKey {
+	k.mu.Lock()
+	cur := k.keys[old.NationID]
+	if cur != nil && cur != old && cur.Version != old.Version {
+		k.mu.Unlock()
+		return cur
+	}
+	now := k.now()
+	if last, ok := k.forced[old.NationID]; ok && now.Sub(last) >= 0 && now.Sub(last) < forcedEvery {
+		k.mu.Unlock()
+		return nil
+	}
+	k.forced[old.NationID] = now
+	k.mu.Unlock()
+	// The callers of open have no context (they are formatting a page or
+	// a row); the read is one row by primary key.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var v int64
+	if err := k.db.QueryRow(ctx, `SELECT version FROM nation_keys WHERE nation_id = ?`, old.NationID).Scan(&v); err != nil || v == old.Version {
+		return nil
+	}
+	nk, err := k.load(ctx, old.NationID)
+	if err != nil {
+		return nil
+	}
+	return k.install(nk)
 }
 
 // Attach checks that the master key opens every nation key of the database
@@ -204,13 +383,10 @@ func ReadKeyOf(ctx context.Context, db *store.DB, nationID int64) (*NationKey, e
 	if err != nil {
 		return nil, err
 	}
-	k.mu.Lock()
-	nk := k.keys[nationID]
-	k.mu.Unlock()
-	if nk != nil {
+	if nk := k.cached(ctx, nationID); nk != nil {
 		return nk, nil
 	}
-	nk, err = k.load(ctx, nationID)
+	nk, err := k.load(ctx, nationID)
 	if errors.Is(err, sql.ErrNoRows) {
 		data := make([]byte, KeySize)
 		if _, err := rand.Read(data); err != nil {
@@ -221,10 +397,7 @@ func ReadKeyOf(ctx context.Context, db *store.DB, nationID int64) (*NationKey, e
 	if err != nil {
 		return nil, err
 	}
-	k.mu.Lock()
-	k.keys[nationID] = nk
-	k.mu.Unlock()
-	return nk, nil
+	return k.install(nk), nil
 }
 
 // Verify unwraps every nation key, so that a wrong master key is found at
@@ -250,10 +423,7 @@ func (k *Keyring) Verify(ctx context.Context) error {
 
 // Nation returns a nation's data key, creating it on first use.
 func (k *Keyring) Nation(ctx context.Context, nationID int64) (*NationKey, error) {
-	k.mu.Lock()
-	nk := k.keys[nationID]
-	k.mu.Unlock()
-	if nk != nil {
+	if nk := k.cached(ctx, nationID); nk != nil {
 		return nk, nil
 	}
 	nk, err := k.load(ctx, nationID)
@@ -278,10 +448,7 @@ func (k *Keyring) Nation(ctx context.Context, nationID int64) (*NationKey, error
 	if err != nil {
 		return nil, err
 	}
-	k.mu.Lock()
-	k.keys[nationID] = nk
-	k.mu.Unlock()
-	return nk, nil
+	return k.install(nk), nil
 }
 
 func (k *Keyring) load(ctx context.Context, nationID int64) (*NationKey, error) {
@@ -301,11 +468,16 @@ func (k *Keyring) load(ctx context.Context, nationID int64) (*NationKey, error) 
 	if err != nil {
 		return nil, err
 	}
-	return newNationKey(nationID, version, data)
+	nk, err := newNationKey(nationID, version, data)
+	if err != nil {
+		return nil, err
+	}
+	nk.ring = k
+	return nk, nil
 }
 
-// Forget drops cached keys, so the next use reads them again (after a
-// rotation by another process).
+// Forget drops cached keys, so the next use reads them again. (A rotation
+// by another process is noticed without it: see Keyring.)
 func (k *Keyring) Forget() {
 	k.mu.Lock()
 	k.keys = map[int64]*NationKey{}
@@ -360,10 +532,24 @@ func (k *Keyring) SealNation(ctx context.Context, nationID int64) error {
 
 // Rotate gives a nation a new data key and re-encrypts its fields under it,
 // in one transaction: readers see either the old key and old ciphertexts or
-// the new ones. Other processes holding the old key in memory must be
-// restarted (or Forget) — run it with `serve` and `worker` stopped.
+// the new ones. Other processes notice the new version within RefreshEvery,
+// or at once when a value does not open under their cached key.
+//
+// A writer of another process may have fetched the old key just before the
+// rotation committed and write with it just after (a support level sealed
+// deterministically under the old key would then match no `support:`
+// filter, a note would not open under the new key). So once the grace
+// period (SetGrace) has let every process switch, a final sweep re-seals
+// under the new key whatever still opens under the old one — five UPDATE
+// statements for support levels, and the sensitive tags and sealed timeline
+// entries that open under the old key. The old key is known to this
+// process only: the sweep is the rotation's last step, and an error in it
+// is returned with the new version.
 func (k *Keyring) Rotate(ctx context.Context, nationID int64) (version int64, err error) {
-	old, err := k.Nation(ctx, nationID)
+	if _, err := k.Nation(ctx, nationID); err != nil { // creates the key on first use
+		return 0, err
+	}
+	old, err := k.load(ctx, nationID) // the current key, even if the cache is behind
 	if err != nil {
 		return 0, err
 	}
@@ -375,18 +561,17 @@ func (k *Keyring) Rotate(ctx context.Context, nationID int64) (version int64, er
 	if err != nil {
 		return 0, err
 	}
-	w, err := wrap(k.master, nationID, data)
+	nk.ring = k
+	k.mu.Lock()
+	master, grace := k.master, k.grace
+	k.mu.Unlock()
+	w, err := wrap(master, nationID, data)
 	if err != nil {
 		return 0, err
 	}
 	err = k.db.InTx(ctx, func(tx *store.Tx) error {
-		// Support levels are sealed deterministically: five values, five
-		// statements, whatever the number of people.
-		for l := 1; l <= 5; l++ {
-			if _, err := tx.Exec(ctx, `UPDATE people SET support_level_enc = ? WHERE nation_id = ? AND support_level_enc = ?`,
-				nk.SealSupport(l), nationID, old.SealSupport(l)); err != nil {
-				return fmt.Errorf("crypt: re-encrypt support levels: %w", err)
-			}
+		if err := resealSupport(ctx, tx, old, nk, nationID); err != nil {
+			return err
 		}
 		var left int64
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM people WHERE nation_id = ? AND support_level_enc IS NOT NULL AND support_level_enc <> ''
@@ -397,7 +582,7 @@ func (k *Keyring) Rotate(ctx context.Context, nationID int64) (version int64, er
 		if left > 0 {
 			return fmt.Errorf("crypt: %d support levels do not open under the current key; nothing was changed", left)
 		}
-		if err := resealRows(ctx, tx, old, nk, nationID); err != nil {
+		if err := resealRows(ctx, tx, old, nk, nationID, true); err != nil {
 			return err
 		}
 		res, err := tx.Exec(ctx, `UPDATE nation_keys SET version = ?, wrapped = ?, created_at = ? WHERE nation_id = ? AND version = ?`,
@@ -410,11 +595,54 @@ func (k *Keyring) Rotate(ctx context.Context, nationID int64) (version int64, er
 		}
 		return nil
 	})
-	k.Forget()
 	if err != nil {
+		k.Forget()
 		return 0, err
 	}
+	k.mu.Lock()
+	delete(k.keys, nationID) // install below: the new key, with old as its predecessor
+	k.mu.Unlock()
+	k.install(old)
+	k.install(nk)
+	if err := k.sleep(ctx, grace); err != nil {
+		return nk.Version, fmt.Errorf("crypt: rotated to version %d, but the final sweep did not run: %w", nk.Version, err)
+	}
+	if err := k.sweep(ctx, old, nk, nationID); err != nil {
+		return nk.Version, fmt.Errorf("crypt: rotated to version %d, but the final sweep failed: %w", nk.Version, err)
+	}
 	return nk.Version, nil
+}
+
+// sweep re-seals under nk what was written under old after a rotation
+// committed (see Rotate). Values sealed under nk do not open under old and
+// are left as they are.
+func (k *Keyring) sweep(ctx context.Context, old, nk *NationKey, nationID int64) error {
+	return k.db.InTx(ctx, func(tx *store.Tx) error {
+		var v int64
+		if err := tx.QueryRow(ctx, `SELECT version FROM nation_keys WHERE nation_id = ?`, nationID).Scan(&v); err != nil {
+			return fmt.Errorf("crypt: sweep: %w", err)
+		}
+		if v != nk.Version {
+			return nil // rotated again since: that rotation re-sealed what opened under nk
+		}
+		if err := resealSupport(ctx, tx, old, nk, nationID); err != nil {
+			return err
+		}
+		return resealRows(ctx, tx, old, nk, nationID, false)
+	})
+}
+
+// resealSupport re-seals support levels from one key to another.
+// Deterministic sealing makes it five statements, whatever the number of
+// people.
+func resealSupport(ctx context.Context, tx *store.Tx, old, nk *NationKey, nationID int64) error {
+	for l := 1; l <= 5; l++ {
+		if _, err := tx.Exec(ctx, `UPDATE people SET support_level_enc = ? WHERE nation_id = ? AND support_level_enc = ?`,
+			nk.SealSupport(l), nationID, old.SealSupport(l)); err != nil {
+			return fmt.Errorf("crypt: re-encrypt support levels: %w", err)
+		}
+	}
+	return nil
 }
 
 // RotateMaster re-wraps every nation key under a new master key, in one
@@ -473,9 +701,10 @@ func (k *Keyring) RotateMaster(ctx context.Context, newMaster []byte) (nations i
 
 // resealRows re-encrypts, inside a rotation's transaction, the values sealed
 // with a random nonce: sensitive tags (name sealed, key blind-indexed) and
-// sealed timeline details (notes, entries naming a sensitive tag). A
-// sensitive tag that does not open under the old key stops the rotation.
-func resealRows(ctx context.Context, tx *store.Tx, old, nk *NationKey, nationID int64) error {
+// sealed timeline details (notes, entries naming a sensitive tag). When
+// strict, a sensitive tag that does not open under the old key stops the
+// rotation; otherwise (the sweep after a rotation) it is left alone.
+func resealRows(ctx context.Context, tx *store.Tx, old, nk *NationKey, nationID int64, strict bool) error {
 	trows, err := tx.Query(ctx, `SELECT id, name FROM tags WHERE nation_id = ? AND sensitive <> 0`, nationID)
 	if err != nil {
 		return fmt.Errorf("crypt: read sensitive tags: %w", err)
@@ -492,7 +721,10 @@ func resealRows(ctx context.Context, tx *store.Tx, old, nk *NationKey, nationID 
 			trows.Close()
 			return fmt.Errorf("crypt: read sensitive tags: %w", err)
 		}
-		plain, err := old.OpenText(tagField, 0, sealed)
+		plain, err := old.openOnly(tagField, 0, sealed)
+		if err != nil && !strict {
+			continue // sealed under the new key already
+		}
 		if err != nil {
 			trows.Close()
 			return errors.New("crypt: a sensitive tag does not open under the current key; nothing was changed")
@@ -529,10 +761,10 @@ func resealRows(ctx context.Context, tx *store.Tx, old, nk *NationKey, nationID 
 		if e.typ == "note" {
 			field = "note"
 		}
-		plain, err := old.OpenText(field, 0, details)
+		plain, err := old.openOnly(field, 0, details)
 		if err != nil {
-			// Plaintext that merely starts like a sealed value (every
-			// sealed entry of the nation is under its one current key).
+			// Plaintext that merely starts like a sealed value, or (in the
+			// sweep) an entry sealed under the new key already.
 			continue
 		}
 		if e.resealed, err = nk.SealText(field, 0, plain); err != nil {

@@ -51,7 +51,7 @@ func (s *Service) EraseByEmail(ctx context.Context, nationID int64, email string
 	if err != nil {
 		return nil, err
 	}
-	if err := s.journal(nationID, "email", []string{norm}); err != nil {
+	if err := s.journal(nationID, "email", ActionErase, []string{norm}); err != nil {
 		return nil, err
 	}
 	return &Erasure{Suppressed: n}, nil
@@ -118,10 +118,14 @@ func (s *Service) erase(ctx context.Context, nationID, personID, actor int64, an
 	}
 	// The database is the source of truth: once it is erased, the rest is
 	// best effort reported as an error (the command can be run again).
-	if err := s.journal(nationID, "email", id.emails); err != nil {
+	journalAction := ActionErase
+	if anonymise {
+		journalAction = ActionAnonymise
+	}
+	if err := s.journal(nationID, "email", journalAction, id.emails); err != nil {
 		return rep, err
 	}
-	if err := s.journal(nationID, "phone", id.phones); err != nil {
+	if err := s.journal(nationID, "phone", journalAction, id.phones); err != nil {
 		return rep, err
 	}
 	if rep.Files, err = s.purgeFiles(nationID, id); err != nil {

@@ -23,9 +23,15 @@ import (
 // replay-erasures` and on every start of the server, finds the journal
 // entries the database does not know (their suppression row is missing:
 // the database was restored from before the erasure), puts them back on the
-// suppression list and erases again whoever holds those identifiers.
+// suppression list and erases again whoever holds those identifiers — or,
+// when the entry records that the person was anonymised (a retention rule
+// whose action is anonymise), anonymises them again through Anonymise, so
+// that counts kept by anonymisation (the person row, petition signatures)
+// survive the restore as they survived the anonymisation.
 //
-// Line format: nation_id TAB kind TAB hash TAB unix-ms NEWLINE.
+// Line format: nation_id TAB kind TAB hash TAB unix-ms TAB action NEWLINE,
+// action being "erase" or "anonymise". Lines written before the action was
+// recorded have four fields and read as "erase".
 
 // JournalFile is the journal's place in a data directory ("" when there is
 // no data directory: the journal is then off, see docs/privacy.md).
@@ -36,7 +42,7 @@ func JournalFile(dataDir string) string {
 	return filepath.Join(dataDir, "erasures.journal")
 }
 
-func (s *Service) journal(nationID int64, kind string, values []string) error {
+func (s *Service) journal(nationID int64, kind, action string, values []string) error {
 	if s.d.JournalPath == "" || len(values) == 0 {
 		return nil
 	}
@@ -50,7 +56,7 @@ func (s *Service) journal(nationID int64, kind string, values []string) error {
 	var b strings.Builder
 	at := strconv.FormatInt(store.Millis(s.d.Now()), 10)
 	for _, v := range values {
-		fmt.Fprintf(&b, "%d\t%s\t%s\t%s\n", nationID, kind, people.SuppressionHash(s.d.Key, v), at)
+		fmt.Fprintf(&b, "%d\t%s\t%s\t%s\t%s\n", nationID, kind, people.SuppressionHash(s.d.Key, v), at, action)
 	}
 	_, werr := f.WriteString(b.String())
 	if werr == nil {
@@ -67,14 +73,42 @@ func (s *Service) journal(nationID int64, kind string, values []string) error {
 
 // Replay reports what ReplayJournal did.
 type Replay struct {
-	Entries  int `json:"entries"`  // journal lines read
-	Restored int `json:"restored"` // suppression rows that were missing and are back
-	Erased   int `json:"erased"`   // people erased again
+	Entries    int `json:"entries"`    // journal lines read
+	Restored   int `json:"restored"`   // suppression rows that were missing and are back
+	Erased     int `json:"erased"`     // people erased again
+	Anonymised int `json:"anonymised"` // people anonymised again
 }
 
 type journalEntry struct {
-	nationID   int64
-	kind, hash string
+	nationID           int64
+	kind, hash, action string
+}
+
+// parseJournalLine reads one journal line; ok is false for a line that is
+// not an entry (torn by a crash, or from a later format). A line without
+// the action field (written before it existed) is an erasure.
+func parseJournalLine(line string) (e journalEntry, ok bool) {
+	parts := strings.Split(line, "\t")
+	if len(parts) != 4 && len(parts) != 5 {
+		return e, false
+	}
+	nid, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || (parts[1] != "email" && parts[1] != "phone") || parts[2] == "" {
+		return e, false
+	}
+	if _, err := strconv.ParseInt(parts[3], 10, 64); err != nil {
+		return e, false
+	}
+	e = journalEntry{nationID: nid, kind: parts[1], hash: parts[2], action: ActionErase}
+	if len(parts) == 5 {
+		switch parts[4] {
+		case ActionErase, ActionAnonymise:
+			e.action = parts[4]
+		default:
+			return journalEntry{}, false
+		}
+	}
+	return e, true
 }
 
 // ReplayJournal re-applies the erasure journal (see above). It is cheap
@@ -95,23 +129,19 @@ func (s *Service) ReplayJournal(ctx context.Context) (*Replay, error) {
 	missing := map[int64][]journalEntry{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		parts := strings.Split(sc.Text(), "\t")
-		if len(parts) != 4 {
-			continue
-		}
-		nid, err := strconv.ParseInt(parts[0], 10, 64)
-		if err != nil || (parts[1] != "email" && parts[1] != "phone") {
+		e, ok := parseJournalLine(sc.Text())
+		if !ok {
 			continue
 		}
 		rep.Entries++
 		var n int
 		err = s.d.DB.QueryRowWriter(ctx, `SELECT COUNT(*) FROM suppressions WHERE nation_id = ? AND kind = ? AND hash = ? AND reason = 'erased'`,
-			nid, parts[1], parts[2]).Scan(&n)
+			e.nationID, e.kind, e.hash).Scan(&n)
 		if err != nil {
 			return nil, fmt.Errorf("privacy: replay: %w", err)
 		}
 		if n == 0 {
-			missing[nid] = append(missing[nid], journalEntry{nid, parts[1], parts[2]})
+			missing[e.nationID] = append(missing[e.nationID], e)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -125,9 +155,14 @@ func (s *Service) ReplayJournal(ctx context.Context) (*Replay, error) {
 		if exists == 0 {
 			continue // the nation itself is gone
 		}
-		want := map[string]bool{}
+		// What was done to the holder of each identifier. Should an
+		// identifier have been both erased and anonymised (two entries),
+		// erasure, the stronger, wins.
+		want := map[string]string{}
 		for _, e := range entries {
-			want[e.kind+":"+e.hash] = true
+			if want[e.kind+":"+e.hash] != ActionErase {
+				want[e.kind+":"+e.hash] = e.action
+			}
 			_, err := s.d.DB.Exec(ctx, `INSERT INTO suppressions (nation_id, kind, hash, reason, created_at) VALUES (?, ?, ?, 'erased', ?)
 				ON CONFLICT (nation_id, kind, hash) DO UPDATE SET reason = 'erased'`, nid, e.kind, e.hash, store.Millis(s.d.Now()))
 			if err != nil {
@@ -139,8 +174,17 @@ func (s *Service) ReplayJournal(ctx context.Context) (*Replay, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range ids {
-			if _, err := s.Erase(ctx, nid, id, 0); err != nil {
+		for _, h := range ids {
+			// The same code path as the retention job's, so the same
+			// suppression, journal, files, audit action and kept counts.
+			if h.action == ActionAnonymise {
+				if _, err := s.Anonymise(ctx, nid, h.id, 0); err != nil {
+					return rep, err
+				}
+				rep.Anonymised++
+				continue
+			}
+			if _, err := s.Erase(ctx, nid, h.id, 0); err != nil {
 				return rep, err
 			}
 			rep.Erased++
@@ -149,11 +193,19 @@ func (s *Service) ReplayJournal(ctx context.Context) (*Replay, error) {
 	return rep, nil
 }
 
+// holder is a person to erase or anonymise again, with the action.
+type holder struct {
+	id     int64
+	action string
+}
+
 // holders finds the people of a nation holding an identifier whose
 // "kind:hash" is in want (hashing every e-mail and phone of the nation:
-// done only after a restore).
-func (s *Service) holders(ctx context.Context, nationID int64, want map[string]bool) ([]int64, error) {
-	found := map[int64]bool{}
+// done only after a restore), with what the journal says was done to them:
+// anonymise only when every entry that names them says so (an erasure
+// anywhere in a merged chain erases the chain).
+func (s *Service) holders(ctx context.Context, nationID int64, want map[string]string) ([]holder, error) {
+	found := map[int64]string{}
 	for _, q := range []struct{ kind, sql string }{
 		{"email", `SELECT person_id, email_norm FROM person_emails WHERE nation_id = ?`},
 		{"phone", `SELECT id, mobile_e164 FROM people WHERE nation_id = ? AND mobile_e164 <> ''`},
@@ -172,16 +224,16 @@ func (s *Service) holders(ctx context.Context, nationID int64, want map[string]b
 				rows.Close()
 				return nil, fmt.Errorf("privacy: replay: %w", err)
 			}
-			if want[q.kind+":"+people.SuppressionHash(s.d.Key, v)] {
-				found[id] = true
+			if a := want[q.kind+":"+people.SuppressionHash(s.d.Key, v)]; a != "" {
+				found[id] = stronger(found[id], a)
 			}
 		}
 		rows.Close()
 	}
 	// Erase the surviving record of a merged chain (Erase takes the rest).
-	var out []int64
-	seen := map[int64]bool{}
-	for id := range found {
+	var out []holder
+	seen := map[int64]int{} // surviving id -> index in out
+	for id, action := range found {
 		var merged int64
 		if err := s.d.DB.QueryRowWriter(ctx, `SELECT merged_into FROM people WHERE nation_id = ? AND id = ?`, nationID, id).Scan(&merged); err != nil {
 			continue // erased already with another
@@ -192,10 +244,24 @@ func (s *Service) holders(ctx context.Context, nationID int64, want map[string]b
 				break
 			}
 		}
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
+		if i, ok := seen[id]; ok {
+			out[i].action = stronger(out[i].action, action)
+			continue
 		}
+		seen[id] = len(out)
+		out = append(out, holder{id, action})
 	}
 	return out, nil
+}
+
+// stronger returns the stronger of two journal actions ("" is none):
+// erasure over anonymisation.
+func stronger(a, b string) string {
+	if a == ActionErase || b == ActionErase {
+		return ActionErase
+	}
+	if a == "" {
+		return b
+	}
+	return a
 }
