@@ -29,13 +29,23 @@ func Record(ctx context.Context, tx *store.Tx, nationID int64, personIDs ...int6
 	if len(personIDs) == 0 {
 		return nil
 	}
-	ids := slices.Clone(personIDs)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
 	seq, err := tx.NextID(ctx, nationID, Counter)
 	if err != nil {
 		return fmt.Errorf("changes: record: %w", err)
 	}
+	return RecordAt(ctx, tx, nationID, seq, personIDs...)
+}
+
+// RecordAt is Record under a sequence number the caller took earlier in
+// the same transaction (tx.NextID(nationID, Counter)), for a writer that
+// must know its number before it writes (people.KeyFilter).
+func RecordAt(ctx context.Context, tx *store.Tx, nationID, seq int64, personIDs ...int64) error {
+	if len(personIDs) == 0 {
+		return nil
+	}
+	ids := slices.Clone(personIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	now := time.Now().UnixMilli()
 	const chunk = 200 // 4 parameters a row, well under both engines' limits
 	for len(ids) > 0 {

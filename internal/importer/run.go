@@ -129,6 +129,7 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 		}
 	}()
 
+	filterDecided := false
 	flush := func(b readBatch) error {
 		if len(b.recs) == 0 {
 			return nil
@@ -168,6 +169,27 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 				if err := rej.add(b.raws[i], b.srcs[i].Line, "field dropped, rest of row imported: "+reason(fe)); err != nil {
 					return err
 				}
+			}
+		}
+		// After a first full batch of mostly new people (a file of more
+		// than one batch, largely new to the nation), one scan of the
+		// nation's keys saves each further batch the look-ups of keys no
+		// one has (people.KeyFilter). A small file, or one whose people
+		// are mostly known (a re-import), is cheaper without.
+		if !filterDecided && len(b.recs) >= size {
+			filterDecided = true
+			newPeople := 0
+			for _, rr := range res {
+				if rr.Outcome == people.Created {
+					newPeople++
+				}
+			}
+			if newPeople*2 > len(res) {
+				keys, err := st.NewKeyFilter(ctx, nationID)
+				if err != nil {
+					return fmt.Errorf("importer: %w", err)
+				}
+				upsert.Keys = keys
 			}
 		}
 		if progress != nil {

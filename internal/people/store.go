@@ -72,6 +72,9 @@ type UpsertOptions struct {
 	// submission) use it to commit once instead of twice. The people it
 	// returns are added to the change log with the batch's.
 	Then func(ctx context.Context, tx *store.Tx, results []RowResult) (touched []int64, err error)
+	// Keys, for a bulk import, skips the database look-ups of keys no one
+	// has (see KeyFilter); the batches of one import share it, in turn.
+	Keys *KeyFilter
 }
 
 // RowResult is the outcome for one record, in the order of the records.
