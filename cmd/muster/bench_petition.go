@@ -43,6 +43,7 @@ func runBenchPetition(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneGCForServer()
 	switch {
 	case len(pos) != 0:
 		return usagef("unexpected argument %q", pos[0])

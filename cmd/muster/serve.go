@@ -24,6 +24,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
+	tuneGCForServer()
 	if *workers < 0 {
 		return usagef("--workers must not be negative")
 	}

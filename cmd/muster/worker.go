@@ -64,6 +64,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneGCForServer()
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
 	}
