@@ -635,9 +635,23 @@ func (b *batch) loadCustomDefs(ctx context.Context, need bool) error {
 
 // newPerson takes an id from the batch's pool, reserving enough for the rest
 // of the batch at once.
+// reserve returns the first of n fresh ids for rows of kind name. On
+// PostgreSQL they are reserved outside the batch's transaction (in their
+// own, at once committed): a reservation inside it would hold the nation's
+// counter row until the commit, and concurrent batches (two form
+// submission batches, an import and a form) would wait for each other
+// whole. A rolled-back batch leaves a gap, which ids allow. SQLite has one
+// writer, which the transaction holds: the reservation goes inside it.
+func (b *batch) reserve(ctx context.Context, name string, n int) (int64, error) {
+	if b.tx.Engine() == store.Postgres {
+		return b.s.db.NextIDs(ctx, b.nationID, name, int64(n))
+	}
+	return reserveIDs(ctx, b.tx, b.nationID, name, n)
+}
+
 func (b *batch) newPerson(ctx context.Context, remaining int) (*pstate, error) {
 	if b.idPool == b.idPoolEnd {
-		first, err := reserveIDs(ctx, b.tx, b.nationID, "people", remaining)
+		first, err := b.reserve(ctx, "people", remaining)
 		if err != nil {
 			return nil, err
 		}
@@ -998,7 +1012,7 @@ func (b *batch) write(ctx context.Context) error {
 		return wrap("tag", err)
 	}
 	if len(b.activities) > 0 {
-		first, err := reserveIDs(ctx, tx, n, "activities", len(b.activities))
+		first, err := b.reserve(ctx, "activities", len(b.activities))
 		if err != nil {
 			return wrap("activities", err)
 		}
@@ -1020,7 +1034,7 @@ func (b *batch) write(ctx context.Context) error {
 		}
 	}
 	if len(b.consents) > 0 {
-		first, err := reserveIDs(ctx, tx, n, "consents", len(b.consents))
+		first, err := b.reserve(ctx, "consents", len(b.consents))
 		if err != nil {
 			return wrap("consents", err)
 		}
