@@ -179,6 +179,56 @@ func pgColumn(rows [][]any, c int) (arg any, cast string, ok bool) {
 	}
 }
 
+// eachID is eachIn over sorted, distinct ids, for a query whose IN IN_LIST
+// is on an indexed id column (people.id, person_id). Dense runs of ids, as
+// the people one import batch matches mostly are (rows of a file, created
+// in order), are read as ranges: one index descent rather than a probe per
+// id. The rest go in one IN list. A range brings the rows of ids not asked
+// for in its gaps too: scan must skip them.
+func eachID(ctx context.Context, q querier, query string, args []any, ids []int64, scan func(*sql.Rows) error) error {
+	var rest []int64
+	ranged := strings.Replace(query, "IN IN_LIST", "BETWEEN ? AND ?", 1)
+	for start := 0; start < len(ids); {
+		end := start + 1
+		for end < len(ids) && ids[end]-ids[end-1] <= denseGap {
+			end++
+		}
+		if end-start < denseMin {
+			rest = append(rest, ids[start:end]...)
+			start = end
+			continue
+		}
+		all := append(append(make([]any, 0, len(args)+2), args...), ids[start], ids[end-1])
+		if err := eachRow(ctx, q, ranged, all, scan); err != nil {
+			return err
+		}
+		start = end
+	}
+	return eachIn(ctx, q, query, args, rest, scan)
+}
+
+// A run of at least denseMin ids, none more than denseGap after the one
+// before, is read as a range.
+const (
+	denseMin = 64
+	denseGap = 4
+)
+
+func eachRow(ctx context.Context, q querier, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+
 // eachIn runs query, in which the literal "IN IN_LIST" stands for "is one
 // of values", and scans every row. values travel as ONE argument where the
 // engine allows: a PostgreSQL array (= ANY(?)), or on SQLite a JSON array
@@ -189,19 +239,7 @@ func eachIn[T string | int64](ctx context.Context, q querier, query string, args
 	if len(values) == 0 {
 		return nil
 	}
-	run := func(query string, all []any) error {
-		rows, err := q.Query(ctx, query, all...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	}
+	run := func(query string, all []any) error { return eachRow(ctx, q, query, all, scan) }
 	one := func(arg any, cond string) error {
 		all := append(append(make([]any, 0, len(args)+1), args...), arg)
 		return run(strings.Replace(query, "IN IN_LIST", cond, 1), all)

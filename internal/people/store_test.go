@@ -2,6 +2,7 @@ package people_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -537,6 +538,51 @@ func TestConsentRegrantWithNewWording(t *testing.T) {
 		}
 		if wh != people.WordingHash("Tenez-moi informé par e-mail") {
 			t.Fatalf("latest grant references %s, want the French wording", wh)
+		}
+	})
+}
+
+// A batch matching a dense run of people reads them as a range (eachID);
+// the people in the gaps, not in the batch, must neither be loaded nor
+// changed, and their tags and consents must not leak into the batch's.
+func TestDenseMatchesSkipOthersInRange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := people.NewStore(db)
+		n := newNation(t, db, "dense", "BE")
+		var first []people.Record
+		for i := range 200 { // a, b, a, b, …: consecutive ids alternate
+			first = append(first,
+				people.Record{FirstName: "A", Emails: []string{fmt.Sprintf("a%d@example.org", i)}},
+				people.Record{FirstName: "B", Emails: []string{fmt.Sprintf("b%d@example.org", i)}, Tags: []string{"b-only"},
+					Consents: []people.ConsentInput{{Channel: "sms", Granted: true, Basis: "consent", Wording: "Texts"}}})
+		}
+		upsert(t, s, n, first, people.UpsertOptions{})
+		var again []people.Record
+		for i := range 200 {
+			again = append(again, people.Record{FirstName: "A", Emails: []string{fmt.Sprintf("a%d@example.org", i)}, Tags: []string{"a-again"}})
+		}
+		res := upsert(t, s, n, again, people.UpsertOptions{})
+		for i, r := range res {
+			if r.Outcome != people.Updated || r.MatchedBy != "email" {
+				t.Fatalf("row %d: %+v, want updated by e-mail", i, r)
+			}
+		}
+		checks := []struct {
+			q    string
+			want int
+		}{
+			{`SELECT COUNT(*) FROM people WHERE nation_id = ?`, 400},
+			{`SELECT COUNT(*) FROM taggings tg JOIN tags t ON t.nation_id = tg.nation_id AND t.id = tg.tag_id
+				JOIN people p ON p.nation_id = tg.nation_id AND p.id = tg.person_id WHERE tg.nation_id = ? AND t.key = 'a-again' AND p.first_name = 'A'`, 200},
+			{`SELECT COUNT(*) FROM taggings tg JOIN tags t ON t.nation_id = tg.nation_id AND t.id = tg.tag_id
+				JOIN people p ON p.nation_id = tg.nation_id AND p.id = tg.person_id WHERE tg.nation_id = ? AND p.first_name = 'B'`, 200},
+			{`SELECT COUNT(*) FROM consents c JOIN people p ON p.nation_id = c.nation_id AND p.id = c.person_id WHERE c.nation_id = ? AND p.first_name = 'A'`, 0},
+			{`SELECT COUNT(*) FROM activities a JOIN people p ON p.nation_id = a.nation_id AND p.id = a.person_id WHERE a.nation_id = ? AND p.first_name = 'B'`, 200},
+		}
+		for _, c := range checks {
+			if got := count(t, db, c.q, n); got != c.want {
+				t.Errorf("%s: %d, want %d", c.q, got, c.want)
+			}
 		}
 	})
 }

@@ -428,10 +428,16 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 	}
 	slices.Sort(more)
 	more = slices.Compact(more)
-	if err := eachIn(ctx, b.tx, `SELECT `+personSelect+` FROM people WHERE nation_id = ? AND merged_into = 0 AND id IN IN_LIST`,
+	wanted := make(map[int64]bool, len(more))
+	for _, id := range more {
+		wanted[id] = true
+	}
+	// eachID may walk a range of ids: rows of ids not asked for are skipped
+	// here and in the loads below.
+	if err := eachID(ctx, b.tx, `SELECT `+personSelect+` FROM people WHERE nation_id = ? AND merged_into = 0 AND id IN IN_LIST`,
 		[]any{b.nationID}, more, func(rows *sql.Rows) error {
 			id, v, err := scanPerson(rows)
-			if err == nil && b.byID[id] == nil {
+			if err == nil && wanted[id] && b.byID[id] == nil {
 				b.byID[id] = &pstate{id: id, v: v}
 			}
 			return err
@@ -473,13 +479,15 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 		return b.loadCustomDefs(ctx, hasCustom)
 	}
 	if hasTags {
-		err := eachIn(ctx, b.tx, `SELECT person_id, tag_id FROM taggings WHERE nation_id = ? AND person_id IN IN_LIST`,
+		err := eachID(ctx, b.tx, `SELECT person_id, tag_id FROM taggings WHERE nation_id = ? AND person_id IN IN_LIST`,
 			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
 				var pid, tid int64
 				if err := rows.Scan(&pid, &tid); err != nil {
 					return err
 				}
-				b.byID[pid].tags[tid] = true
+				if p := b.byID[pid]; p != nil {
+					p.tags[tid] = true
+				}
 				return nil
 			})
 		if err != nil {
@@ -487,15 +495,17 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 		}
 	}
 	if hasConsent {
-		err := eachIn(ctx, b.tx, `SELECT person_id, channel, status, wording_hash FROM consents WHERE nation_id = ? AND person_id IN IN_LIST ORDER BY at, id`,
+		err := eachID(ctx, b.tx, `SELECT person_id, channel, status, wording_hash FROM consents WHERE nation_id = ? AND person_id IN IN_LIST ORDER BY at, id`,
 			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
 				var pid int64
 				var ch, st, wh string
 				if err := rows.Scan(&pid, &ch, &st, &wh); err != nil {
 					return err
 				}
-				b.byID[pid].consent[ch] = st
-				b.byID[pid].consentWording[ch] = wh
+				if p := b.byID[pid]; p != nil {
+					p.consent[ch] = st
+					p.consentWording[ch] = wh
+				}
 				return nil
 			})
 		if err != nil {
@@ -503,14 +513,16 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 		}
 	}
 	if hasCustom {
-		err := eachIn(ctx, b.tx, `SELECT person_id, field_id, value FROM custom_values WHERE nation_id = ? AND person_id IN IN_LIST`,
+		err := eachID(ctx, b.tx, `SELECT person_id, field_id, value FROM custom_values WHERE nation_id = ? AND person_id IN IN_LIST`,
 			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
 				var pid, fid int64
 				var v string
 				if err := rows.Scan(&pid, &fid, &v); err != nil {
 					return err
 				}
-				b.byID[pid].custom[fid] = v
+				if p := b.byID[pid]; p != nil {
+					p.custom[fid] = v
+				}
 				return nil
 			})
 		if err != nil {
@@ -518,7 +530,7 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 		}
 	}
 	if hasAddr {
-		err := eachIn(ctx, b.tx, `SELECT person_id, kind, line1, line2, city, postcode, region, country, lat, lng
+		err := eachID(ctx, b.tx, `SELECT person_id, kind, line1, line2, city, postcode, region, country, lat, lng
 			FROM person_addresses WHERE nation_id = ? AND person_id IN IN_LIST`,
 			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
 				var pid int64
@@ -531,7 +543,9 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 				for i := range a {
 					v[i] = a[i].String
 				}
-				b.byID[pid].addrs[kind] = v
+				if p := b.byID[pid]; p != nil {
+					p.addrs[kind] = v
+				}
 				return nil
 			})
 		if err != nil {
@@ -539,14 +553,16 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 		}
 	}
 	if hasNote {
-		err := eachIn(ctx, b.tx, `SELECT person_id, details FROM activities WHERE nation_id = ? AND type = 'note' AND person_id IN IN_LIST`,
+		err := eachID(ctx, b.tx, `SELECT person_id, details FROM activities WHERE nation_id = ? AND type = 'note' AND person_id IN IN_LIST`,
 			[]any{b.nationID}, ids, func(rows *sql.Rows) error {
 				var pid int64
 				var d string
 				if err := rows.Scan(&pid, &d); err != nil {
 					return err
 				}
-				b.byID[pid].notes[b.key.OpenNote(d)] = true
+				if p := b.byID[pid]; p != nil {
+					p.notes[b.key.OpenNote(d)] = true
+				}
 				return nil
 			})
 		if err != nil {
