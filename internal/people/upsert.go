@@ -369,10 +369,13 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 		hasNote = hasNote || p.note != ""
 	}
 
-	// First only the ids of the candidates, by every key; then each
-	// candidate's full row ONCE (a person found by external id, e-mail and
-	// phone would otherwise be read and scanned three times: on a
-	// re-import that is most of the batch's work).
+	// First only the ids of the candidates, then each candidate's full row
+	// ONCE (a person found by external id, e-mail and phone would otherwise
+	// be read and scanned three times). In two rounds: the external ids
+	// first; then the e-mails and phones, except those a record matched by
+	// an external id shares with its person (on a re-import, all of them):
+	// such a record is matched already, and its person's primary e-mail
+	// and phones are on the person's row.
 	var more []int64
 	loadIDs := func(where string, values []string) error {
 		q := `SELECT id FROM people WHERE nation_id = ? AND merged_into = 0 AND ` + where
@@ -388,10 +391,20 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 	for _, w := range []struct {
 		col string
 		s   set
-	}{{"nationbuilder_id", nb}, {"civicrm_id", civi}, {"external_id", ext}, {"mobile_e164", phones}, {"phone_e164", phones}} {
+	}{{"nationbuilder_id", nb}, {"civicrm_id", civi}, {"external_id", ext}} {
 		// "col <> ''" lets both engines use the partial index.
 		if err := loadIDs(w.col+" <> '' AND "+w.col+" IN IN_LIST", b.keys.list(w.s)); err != nil {
 			return wrap("match by "+w.col, err)
+		}
+	}
+	if err := b.loadPeople(ctx, more); err != nil {
+		return err
+	}
+	emails, phones = b.keysStillToFind(preps)
+	more = more[:0]
+	for _, col := range []string{"mobile_e164", "phone_e164"} {
+		if err := loadIDs(col+" <> '' AND "+col+" IN IN_LIST", b.keys.list(phones)); err != nil {
+			return wrap("match by "+col, err)
 		}
 	}
 	// E-mails (all of a person's, not only the primary) and further phones
@@ -426,23 +439,8 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 	if err != nil {
 		return wrap("match by phone", err)
 	}
-	slices.Sort(more)
-	more = slices.Compact(more)
-	wanted := make(map[int64]bool, len(more))
-	for _, id := range more {
-		wanted[id] = true
-	}
-	// eachID may walk a range of ids: rows of ids not asked for are skipped
-	// here and in the loads below.
-	if err := eachID(ctx, b.tx, `SELECT `+personSelect+` FROM people WHERE nation_id = ? AND merged_into = 0 AND id IN IN_LIST`,
-		[]any{b.nationID}, more, func(rows *sql.Rows) error {
-			id, v, err := scanPerson(rows)
-			if err == nil && wanted[id] && b.byID[id] == nil {
-				b.byID[id] = &pstate{id: id, v: v}
-			}
-			return err
-		}); err != nil {
-		return wrap("load matches", err)
+	if err := b.loadPeople(ctx, more); err != nil {
+		return err
 	}
 
 	// Index in a stable order so that ties resolve the same way every run.
@@ -452,7 +450,13 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
-		b.index(b.byID[id])
+		p := b.byID[id]
+		b.index(p)
+		// A person's primary e-mail is among their person_emails rows;
+		// keysStillToFind may have left it out of the look-up.
+		if e := p.v[cEmailNorm]; e != "" && b.byEmail[e] == nil {
+			b.byEmail[e] = p
+		}
 	}
 	for e, id := range emailOwner {
 		if p := b.byID[id]; p != nil {
@@ -570,6 +574,82 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 		}
 	}
 	return b.loadCustomDefs(ctx, hasCustom)
+}
+
+// loadPeople reads the rows of the people with the given ids the batch has
+// not read yet.
+func (b *batch) loadPeople(ctx context.Context, ids []int64) error {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { return b.byID[id] != nil })
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	wanted := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		wanted[id] = true
+	}
+	// eachID may walk a range of ids: rows of ids not asked for are
+	// skipped here and in the other loads.
+	err := eachID(ctx, b.tx, `SELECT `+personSelect+` FROM people WHERE nation_id = ? AND merged_into = 0 AND id IN IN_LIST`,
+		[]any{b.nationID}, ids, func(rows *sql.Rows) error {
+			id, v, err := scanPerson(rows)
+			if err == nil && wanted[id] && b.byID[id] == nil {
+				b.byID[id] = &pstate{id: id, v: v}
+			}
+			return err
+		})
+	return wrap("load matches", err)
+}
+
+// keysStillToFind returns the e-mails and phones of the batch's records
+// to look up after the external ids: all of those of a record no external
+// id matched, and the e-mails other than its person's primary one of a
+// record that was matched (they may belong to someone else).
+func (b *batch) keysStillToFind(preps []prepared) (emails, phones set) {
+	byNB, byCivi, byExt := map[string]*pstate{}, map[string]*pstate{}, map[string]*pstate{}
+	ids := make([]int64, 0, len(b.byID))
+	for id := range b.byID {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // ties resolve as in match: lowest id first
+	for _, id := range ids {
+		p := b.byID[id]
+		for _, m := range []struct {
+			idx map[string]*pstate
+			key string
+		}{{byNB, p.v[cNBID]}, {byCivi, p.v[cCiviID]}, {byExt, p.v[cExtID]}} {
+			if m.key != "" && m.idx[m.key] == nil {
+				m.idx[m.key] = p
+			}
+		}
+	}
+	emails, phones = set{}, set{}
+	for i := range preps {
+		r := &preps[i]
+		if r.reject != nil {
+			continue
+		}
+		var p *pstate
+		switch {
+		case r.v[cNBID] != "" && byNB[r.v[cNBID]] != nil:
+			p = byNB[r.v[cNBID]]
+		case r.v[cCiviID] != "" && byCivi[r.v[cCiviID]] != nil:
+			p = byCivi[r.v[cCiviID]]
+		case r.v[cExtID] != "" && byExt[r.v[cExtID]] != nil:
+			p = byExt[r.v[cExtID]]
+		}
+		for _, e := range r.emails {
+			if p == nil || e.norm != p.v[cEmailNorm] {
+				emails.add(e.norm)
+			}
+		}
+		if p == nil {
+			phones.add(r.v[cMobileE164])
+			phones.add(r.v[cPhoneE164])
+		}
+	}
+	return emails, phones
 }
 
 // index makes p findable by its external ids and phones (first one wins).
