@@ -228,7 +228,6 @@ func eachRow(ctx context.Context, q querier, query string, args []any, scan func
 	return rows.Err()
 }
 
-
 // eachIn runs query, in which the literal "IN IN_LIST" stands for "is one
 // of values", and scans every row. values travel as ONE argument where the
 // engine allows: a PostgreSQL array (= ANY(?)), or on SQLite a JSON array
