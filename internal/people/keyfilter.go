@@ -19,10 +19,10 @@ import (
 // only cost the query the filter would have saved). It is built by one
 // scan of the nation's keys, and kept whole through the people change log:
 // every batch first adds the keys of the people others changed since
-// (changes.Record), then the keys of its own records. That catch-up runs
-// inside the batch's transaction after the batch has taken its change
-// sequence number, which PostgreSQL hands out in commit order and SQLite
-// under its single writer, so no committed person is missed.
+// (changes.Record), then the keys of its own records. Sequence numbers are
+// handed out in commit order (PostgreSQL holds the counter row until
+// commit; SQLite has one writer), so catching up to the batch's own number
+// misses no committed person (see upsertBatch for when each engine does it).
 //
 // A KeyFilter belongs to one import run (UpsertOptions.Keys); it is not
 // safe for concurrent use.
@@ -121,29 +121,28 @@ func (f *KeyFilter) hashes(key string) (uint64, uint64) {
 	return h, bits.RotateLeft64(h, 32) | 1
 }
 
-// catchUp adds, inside tx, the keys of the people others changed after the
-// filter's sequence and before upTo (the batch's own sequence number).
-// The caller moves f.seq to upTo once the transaction commits (a rolled-
-// back transaction gives its number back on SQLite).
-func (f *KeyFilter) catchUp(ctx context.Context, tx *store.Tx, upTo int64) error {
-	from := f.seq
-	var n int
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM people_changes WHERE nation_id = ? AND seq > ? AND seq < ?`,
-		f.nationID, from, upTo).Scan(&n); err != nil || n == 0 {
-		return err
+// catchUp adds, inside tx, the keys of the people changed under sequence
+// numbers after from and before upTo, and returns the highest number it saw
+// (from when none). The caller moves f.seq on once the transaction commits
+// (a rolled-back transaction gives its number back on SQLite).
+func (f *KeyFilter) catchUp(ctx context.Context, tx *store.Tx, from, upTo int64) (int64, error) {
+	seen := from
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), ?) FROM people_changes WHERE nation_id = ? AND seq > ? AND seq < ?`,
+		from, f.nationID, from, upTo).Scan(&seen); err != nil || seen == from {
+		return from, err
 	}
-	changed := `(SELECT person_id FROM people_changes WHERE nation_id = ? AND seq > ? AND seq < ?)`
-	args := []any{f.nationID, f.nationID, from, upTo}
+	changed := `(SELECT person_id FROM people_changes WHERE nation_id = ? AND seq > ? AND seq <= ?)`
+	args := []any{f.nationID, f.nationID, from, seen}
 	rows, err := tx.Query(ctx, `SELECT nationbuilder_id, civicrm_id, external_id, mobile_e164, phone_e164
 		FROM people WHERE nation_id = ? AND id IN `+changed, args...)
 	if err != nil {
-		return err
+		return from, err
 	}
 	for rows.Next() {
 		var k [5]string
 		if err := rows.Scan(&k[0], &k[1], &k[2], &k[3], &k[4]); err != nil {
 			rows.Close()
-			return err
+			return from, err
 		}
 		for _, v := range k {
 			f.add(v)
@@ -151,17 +150,17 @@ func (f *KeyFilter) catchUp(ctx context.Context, tx *store.Tx, upTo int64) error
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return from, err
 	}
 	for _, q := range []string{
 		`SELECT email_norm FROM person_emails WHERE nation_id = ? AND person_id IN ` + changed,
 		`SELECT e164 FROM person_phones WHERE nation_id = ? AND person_id IN ` + changed,
 	} {
 		if err := f.scanTx(ctx, tx, q, args...); err != nil {
-			return err
+			return from, err
 		}
 	}
-	return nil
+	return seen, nil
 }
 
 func (f *KeyFilter) scanTx(ctx context.Context, tx *store.Tx, q string, args ...any) error {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"math"
 	"runtime"
 	"slices"
 	"sort"
@@ -130,13 +131,25 @@ func (s *Store) upsertBatch(ctx context.Context, nationID int64, recs []Record, 
 					return err
 				}
 			}
-			var seq int64 // the batch's change sequence number, taken first when filtering keys
+			// With a key filter, the batch first adds the keys of the people
+			// others changed since the last batch (KeyFilter.catchUp). On
+			// SQLite the batch takes its change sequence number first: the
+			// one writer is held anyway. On PostgreSQL taking it would lock
+			// the nation's change counter for the whole batch and make every
+			// form submission wait, so the batch catches up on what is
+			// committed, and again at the end, under its number, on what
+			// committed meanwhile.
+			var seq, seen int64
 			if opt.Keys != nil {
 				var err error
-				if seq, err = tx.NextID(ctx, nationID, changes.Counter); err != nil {
-					return err
+				upTo := int64(math.MaxInt64)
+				if tx.Engine() == store.SQLite {
+					if seq, err = tx.NextID(ctx, nationID, changes.Counter); err != nil {
+						return err
+					}
+					upTo = seq
 				}
-				if err := opt.Keys.catchUp(ctx, tx, seq); err != nil {
+				if seen, err = opt.Keys.catchUp(ctx, tx, opt.Keys.seq, upTo); err != nil {
 					return wrap("key filter", err)
 				}
 			}
@@ -168,6 +181,15 @@ func (s *Store) upsertBatch(ctx context.Context, nationID int64, recs []Record, 
 				touched = append(touched, more...)
 				slices.Sort(touched)
 				touched = slices.Compact(touched)
+			}
+			if opt.Keys != nil && seq == 0 {
+				var err error
+				if seq, err = tx.NextID(ctx, nationID, changes.Counter); err != nil {
+					return err
+				}
+				if _, err := opt.Keys.catchUp(ctx, tx, seen, seq); err != nil {
+					return wrap("key filter", err)
+				}
 			}
 			if seq != 0 {
 				pendingSeq = seq
