@@ -74,20 +74,14 @@ func (s *Store) NewKeyFilter(ctx context.Context, nationID int64) (*KeyFilter, e
 	return f, nil
 }
 
-func (f *KeyFilter) scan(ctx context.Context, db *store.DB, q string, args ...any) error {
-	rows, err := db.Query(ctx, q, args...)
-	if err != nil {
+// scan adds the keys the one-column query q returns.
+func (f *KeyFilter) scan(ctx context.Context, db querier, q string, args ...any) error {
+	var v sql.NullString
+	return eachRow(ctx, db, q, args, func(rows *sql.Rows) error {
+		err := rows.Scan(&v)
+		f.add(v.String)
 		return err
-	}
-	defer rows.Close()
-	var v string
-	for rows.Next() {
-		if err := rows.Scan(&v); err != nil {
-			return err
-		}
-		f.add(v)
-	}
-	return rows.Err()
+	})
 }
 
 // add puts a key in the filter. Keys of every kind share one filter: an
@@ -133,50 +127,29 @@ func (f *KeyFilter) catchUp(ctx context.Context, tx *store.Tx, from, upTo int64)
 	}
 	changed := `(SELECT person_id FROM people_changes WHERE nation_id = ? AND seq > ? AND seq <= ?)`
 	args := []any{f.nationID, f.nationID, from, seen}
-	rows, err := tx.Query(ctx, `SELECT nationbuilder_id, civicrm_id, external_id, mobile_e164, phone_e164
-		FROM people WHERE nation_id = ? AND id IN `+changed, args...)
-	if err != nil {
-		return from, err
-	}
-	for rows.Next() {
-		var k [5]string
+	var k [5]string
+	err := eachRow(ctx, tx, `SELECT nationbuilder_id, civicrm_id, external_id, mobile_e164, phone_e164
+		FROM people WHERE nation_id = ? AND id IN `+changed, args, func(rows *sql.Rows) error {
 		if err := rows.Scan(&k[0], &k[1], &k[2], &k[3], &k[4]); err != nil {
-			rows.Close()
-			return from, err
+			return err
 		}
 		for _, v := range k {
 			f.add(v)
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return from, err
 	}
 	for _, q := range []string{
 		`SELECT email_norm FROM person_emails WHERE nation_id = ? AND person_id IN ` + changed,
 		`SELECT e164 FROM person_phones WHERE nation_id = ? AND person_id IN ` + changed,
 	} {
-		if err := f.scanTx(ctx, tx, q, args...); err != nil {
+		if err := f.scan(ctx, tx, q, args...); err != nil {
 			return from, err
 		}
 	}
 	return seen, nil
-}
-
-func (f *KeyFilter) scanTx(ctx context.Context, tx *store.Tx, q string, args ...any) error {
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var v sql.NullString
-	for rows.Next() {
-		if err := rows.Scan(&v); err != nil {
-			return err
-		}
-		f.add(v.String)
-	}
-	return rows.Err()
 }
 
 // addRecords adds the keys of a batch's records (a superset of what the

@@ -363,7 +363,7 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 	b.byEmail, b.byPhone = map[string]*pstate{}, map[string]*pstate{}
 	b.wordings = map[string]string{}
 
-	nb, civi, ext, emails, phones := set{}, set{}, set{}, set{}, set{}
+	nb, civi, ext := set{}, set{}, set{}
 	tagNames := map[string]string{}
 	var hasConsent, hasCustom, hasAddr, hasNote, hasTags bool
 	for i := range preps {
@@ -374,11 +374,6 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 		nb.add(p.v[cNBID])
 		civi.add(p.v[cCiviID])
 		ext.add(p.v[cExtID])
-		for _, e := range p.emails {
-			emails.add(e.norm)
-		}
-		phones.add(p.v[cMobileE164])
-		phones.add(p.v[cPhoneE164])
 		for _, t := range p.tags {
 			if _, ok := tagNames[t.key]; !ok {
 				tagNames[t.key] = t.name
@@ -422,7 +417,7 @@ func (b *batch) load(ctx context.Context, preps []prepared) error {
 	if err := b.loadPeople(ctx, more); err != nil {
 		return err
 	}
-	emails, phones = b.keysStillToFind(preps)
+	emails, phones := b.keysStillToFind(preps)
 	more = more[:0]
 	for _, col := range []string{"mobile_e164", "phone_e164"} {
 		if err := loadIDs(col+" <> '' AND "+col+" IN IN_LIST", b.keys.list(phones)); err != nil {
@@ -627,24 +622,17 @@ func (b *batch) loadPeople(ctx context.Context, ids []int64) error {
 // keysStillToFind returns the e-mails and phones of the batch's records
 // to look up after the external ids: all of those of a record no external
 // id matched, and the e-mails other than its person's primary one of a
-// record that was matched (they may belong to someone else).
+// record that was matched (they may belong to someone else). It indexes
+// the people read so far by their external ids, lowest id first, as the
+// final index of load does.
 func (b *batch) keysStillToFind(preps []prepared) (emails, phones set) {
-	byNB, byCivi, byExt := map[string]*pstate{}, map[string]*pstate{}, map[string]*pstate{}
 	ids := make([]int64, 0, len(b.byID))
 	for id := range b.byID {
 		ids = append(ids, id)
 	}
-	slices.Sort(ids) // ties resolve as in match: lowest id first
+	slices.Sort(ids)
 	for _, id := range ids {
-		p := b.byID[id]
-		for _, m := range []struct {
-			idx map[string]*pstate
-			key string
-		}{{byNB, p.v[cNBID]}, {byCivi, p.v[cCiviID]}, {byExt, p.v[cExtID]}} {
-			if m.key != "" && m.idx[m.key] == nil {
-				m.idx[m.key] = p
-			}
-		}
+		b.indexIDs(b.byID[id])
 	}
 	emails, phones = set{}, set{}
 	for i := range preps {
@@ -652,15 +640,7 @@ func (b *batch) keysStillToFind(preps []prepared) (emails, phones set) {
 		if r.reject != nil {
 			continue
 		}
-		var p *pstate
-		switch {
-		case r.v[cNBID] != "" && byNB[r.v[cNBID]] != nil:
-			p = byNB[r.v[cNBID]]
-		case r.v[cCiviID] != "" && byCivi[r.v[cCiviID]] != nil:
-			p = byCivi[r.v[cCiviID]]
-		case r.v[cExtID] != "" && byExt[r.v[cExtID]] != nil:
-			p = byExt[r.v[cExtID]]
-		}
+		p, _ := b.matchByID(r)
 		for _, e := range r.emails {
 			if p == nil || e.norm != p.v[cEmailNorm] {
 				emails.add(e.norm)
@@ -676,16 +656,22 @@ func (b *batch) keysStillToFind(preps []prepared) (emails, phones set) {
 
 // index makes p findable by its external ids and phones (first one wins).
 func (b *batch) index(p *pstate) {
-	put := func(m map[string]*pstate, k string) {
-		if k != "" && m[k] == nil {
-			m[k] = p
-		}
+	b.indexIDs(p)
+	putFirst(b.byPhone, p.v[cMobileE164], p)
+	putFirst(b.byPhone, p.v[cPhoneE164], p)
+}
+
+// indexIDs makes p findable by its external ids (first one wins).
+func (b *batch) indexIDs(p *pstate) {
+	putFirst(b.byNB, p.v[cNBID], p)
+	putFirst(b.byCivi, p.v[cCiviID], p)
+	putFirst(b.byExt, p.v[cExtID], p)
+}
+
+func putFirst(m map[string]*pstate, k string, p *pstate) {
+	if k != "" && m[k] == nil {
+		m[k] = p
 	}
-	put(b.byNB, p.v[cNBID])
-	put(b.byCivi, p.v[cCiviID])
-	put(b.byExt, p.v[cExtID])
-	put(b.byPhone, p.v[cMobileE164])
-	put(b.byPhone, p.v[cPhoneE164])
 }
 
 // loadTags resolves tag keys to ids, creating the tags the nation lacks.
@@ -785,6 +771,24 @@ func (b *batch) newPerson(ctx context.Context, remaining int) (*pstate, error) {
 
 // match finds the person a record is about, following the matching order.
 func (b *batch) match(r *prepared) (*pstate, string) {
+	if p, by := b.matchByID(r); p != nil {
+		return p, by
+	}
+	for _, e := range r.emails {
+		if p := b.byEmail[e.norm]; p != nil {
+			return p, "email"
+		}
+	}
+	for _, k := range []string{r.v[cMobileE164], r.v[cPhoneE164]} {
+		if p := b.byPhone[k]; k != "" && p != nil {
+			return p, "phone"
+		}
+	}
+	return nil, ""
+}
+
+// matchByID is the first rules of match: the external ids.
+func (b *batch) matchByID(r *prepared) (*pstate, string) {
 	for _, m := range []struct {
 		idx map[string]*pstate
 		key string
@@ -796,16 +800,6 @@ func (b *batch) match(r *prepared) (*pstate, string) {
 	} {
 		if m.key != "" && m.idx[m.key] != nil {
 			return m.idx[m.key], m.by
-		}
-	}
-	for _, e := range r.emails {
-		if p := b.byEmail[e.norm]; p != nil {
-			return p, "email"
-		}
-	}
-	for _, k := range []string{r.v[cMobileE164], r.v[cPhoneE164]} {
-		if p := b.byPhone[k]; k != "" && p != nil {
-			return p, "phone"
 		}
 	}
 	return nil, ""
