@@ -155,15 +155,39 @@ func (s *Store) Create(ctx context.Context, n NewNation) (*Nation, error) {
 
 // DeleteEmpty removes a nation that holds no people and no staff: it undoes
 // a nation whose creation was part of a larger step that failed.
+//
+// On PostgreSQL the tables that take a row per person have no foreign key to
+// nations (migration 0017: the per-row check cost half an import's writes),
+// so nothing cascades to them: the rows an empty nation can still hold there
+// (its change log) are deleted here, in the same transaction.
 func (s *Store) DeleteEmpty(ctx context.Context, id int64) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM nations WHERE id = ?
-		AND NOT EXISTS (SELECT 1 FROM people WHERE nation_id = ?)
-		AND NOT EXISTS (SELECT 1 FROM memberships WHERE nation_id = ?)`, id, id, id)
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, `DELETE FROM nations WHERE id = ?
+			AND NOT EXISTS (SELECT 1 FROM people WHERE nation_id = ?)
+			AND NOT EXISTS (SELECT 1 FROM memberships WHERE nation_id = ?)`, id, id, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		for _, table := range personTables {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE nation_id = ?`, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("nation: delete empty: %w", err)
 	}
 	return nil
 }
+
+// personTables are the tables without a foreign key to nations on
+// PostgreSQL (migration 0017_bulk_write_costs.sql).
+var personTables = []string{"people", "person_emails", "person_phones", "person_addresses", "taggings",
+	"custom_values", "activities", "consents", "people_changes", "signatures", "deliveries", "person_rungs"}
 
 const nationColumns = `id, slug, name, parent_id, default_lang, languages, country, timezone, created_at`
 
