@@ -56,15 +56,17 @@ func searchTokens(word string) []string {
 // and its arguments; "" when the query is blank (everyone matches). It is
 // the one place the search rules live, for Store.Search and the control
 // panel's list: every word must match the start of a name token or of an
-// e-mail part, or of the phone digits (a word with punctuation, such as
-// "jean-pierre" or "ana.lopez@ex", as consecutive tokens); accents and case
-// are ignored; a word of four digits or more (separators allowed) also
-// matches anywhere in a phone number, so the national form "0470123456"
-// finds +32470123456.
+// e-mail part (a word with punctuation, such as "jean-pierre" or
+// "ana.lopez@ex", as consecutive tokens); accents and case are ignored; a
+// word of four digits or more (separators allowed) matches anywhere in a
+// phone number, so the national form "0470123456" finds +32470123456.
 //
 // SQLite searches the FTS5 table people_fts, PostgreSQL the tsvector column
 // people.search_tsv; both are kept in step by the schema itself
-// (0014_people_search.sql), so no write path has to remember them.
+// (0014_people_search.sql, 0017_bulk_write_costs.sql), so no write path has
+// to remember them. Phone numbers are not in them (since 0017): the LIKE
+// over the phone columns finds them, and their digits were the costliest
+// terms of the full-text indexes to write.
 func MatchCondition(engine store.Engine, nationID int64, query string) (string, []any) {
 	var conds []string
 	var args []any

@@ -13,11 +13,17 @@
 --     SQLite keeps its keys: its checks cost about 5 % there, and dropping
 --     one would mean rebuilding the table.
 --
+--   * people_last_name is dropped: no query uses it (the lists sort by
+--     LOWER(last_name), which it cannot serve).
+--
 --   * people.search_tsv folded accents with one translate() over a
 --     150-character table for every row, 25 µs a person (more than the
 --     row's nine indexes). Names and e-mails that are plain ASCII, nearly
 --     all of them, now only have their punctuation turned into spaces; the
---     accent table is used for the others. Same tsvector as before.
+--     accent table is used for the others. The phone digits leave the
+--     column: a search word of four digits or more matches phone numbers
+--     anywhere with LIKE (people.MatchCondition), and the digits were
+--     three unique terms per person in the GIN index, the costliest kind.
 
 ALTER TABLE people DROP CONSTRAINT IF EXISTS people_nation_id_fkey;
 ALTER TABLE person_emails DROP CONSTRAINT IF EXISTS person_emails_nation_id_fkey;
@@ -32,6 +38,7 @@ ALTER TABLE signatures DROP CONSTRAINT IF EXISTS signatures_nation_id_fkey;
 ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_nation_id_fkey;
 ALTER TABLE person_rungs DROP CONSTRAINT IF EXISTS person_rungs_nation_id_fkey;
 
+DROP INDEX IF EXISTS people_last_name;
 DROP INDEX IF EXISTS people_search;
 ALTER TABLE people DROP COLUMN search_tsv;
 ALTER TABLE people ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (
@@ -43,7 +50,6 @@ ALTER TABLE people ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (
         ELSE translate(lower(prefix || ' ' || first_name || ' ' || middle_name || ' ' || last_name || ' ' || email_norm),
             'àáâãäåāăąçćčďèéêëēėęěìíîïīįłñńňòóôõöøōőřśšşťùúûüūůűýÿźżžÀÁÂÃÄÅĀĂĄÇĆČĎÈÉÊËĒĖĘĚÌÍÎÏĪĮŁÑŃŇÒÓÔÕÖØŌŐŘŚŠŞŤÙÚÛÜŪŮŰÝŸŹŻŽ.@-_+''',
             'aaaaaaaaacccdeeeeeeeeiiiiiilnnnoooooooorssstuuuuuuuyyzzzaaaaaaaaacccdeeeeeeeeiiiiiilnnnoooooooorssstuuuuuuuyyzzz      ')
-        END
-        || ' ' || ltrim(mobile_e164, '+') || ' ' || ltrim(phone_e164, '+') || ' ' || ltrim(work_phone_e164, '+'))
+        END)
 ) STORED;
 CREATE INDEX people_search ON people USING GIN (search_tsv);

@@ -1,6 +1,58 @@
--- PostgreSQL only (see postgres/0017_bulk_write_costs.sql): its per-row
--- foreign-key checks and the accent folding of its search column were the
--- costs. SQLite's foreign-key checks cost about 5 % of an import and cannot
--- be dropped without rebuilding each table; its search index (FTS5, 0014)
--- folds accents in the tokenizer. Nothing to change here.
-SELECT 1;
+-- Cheaper bulk writes on SQLite (issue 3: import speed).
+--
+--   * people_last_name is dropped: no query uses it (the lists sort by
+--     LOWER(last_name), which this index cannot serve), and at a million
+--     people it was one of the indexes every new person is inserted into
+--     at a random place.
+--   * people_fts no longer holds the phone digits. A search word of four
+--     digits or more already matches phone numbers anywhere with LIKE
+--     (people.MatchCondition); the digits made three unique terms per
+--     person in the full-text index, the costliest kind. Names and the
+--     primary e-mail stay. The foreign keys stay: their checks cost about
+--     5 % here, and dropping one would mean rebuilding the table.
+
+DROP INDEX IF EXISTS people_last_name;
+
+DROP TRIGGER people_fts_insert;
+DROP TRIGGER people_fts_delete;
+DROP TRIGGER people_fts_update;
+DROP TABLE people_fts;
+
+CREATE VIRTUAL TABLE people_fts USING fts5(
+    nation_id UNINDEXED, person_id UNINDEXED, names, emails,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO people_fts (people_fts, rank) VALUES ('secure-delete', 1);
+
+CREATE TRIGGER people_fts_insert AFTER INSERT ON people WHEN NEW.merged_into = 0
+BEGIN
+    INSERT INTO people_fts (rowid, nation_id, person_id, names, emails)
+    VALUES (NEW.nation_id * 1099511627776 + NEW.id, NEW.nation_id, NEW.id,
+            NEW.prefix || ' ' || NEW.first_name || ' ' || NEW.middle_name || ' ' || NEW.last_name,
+            NEW.email_norm);
+END;
+
+CREATE TRIGGER people_fts_delete AFTER DELETE ON people
+BEGIN
+    DELETE FROM people_fts WHERE rowid = OLD.nation_id * 1099511627776 + OLD.id;
+END;
+
+CREATE TRIGGER people_fts_update AFTER UPDATE ON people
+WHEN OLD.prefix IS NOT NEW.prefix OR OLD.first_name IS NOT NEW.first_name
+  OR OLD.middle_name IS NOT NEW.middle_name OR OLD.last_name IS NOT NEW.last_name
+  OR OLD.email_norm IS NOT NEW.email_norm
+  OR OLD.merged_into IS NOT NEW.merged_into OR OLD.id IS NOT NEW.id OR OLD.nation_id IS NOT NEW.nation_id
+BEGIN
+    DELETE FROM people_fts WHERE rowid = OLD.nation_id * 1099511627776 + OLD.id;
+    INSERT INTO people_fts (rowid, nation_id, person_id, names, emails)
+    SELECT NEW.nation_id * 1099511627776 + NEW.id, NEW.nation_id, NEW.id,
+           NEW.prefix || ' ' || NEW.first_name || ' ' || NEW.middle_name || ' ' || NEW.last_name,
+           NEW.email_norm
+    WHERE NEW.merged_into = 0;
+END;
+
+INSERT INTO people_fts (rowid, nation_id, person_id, names, emails)
+SELECT nation_id * 1099511627776 + id, nation_id, id,
+       prefix || ' ' || first_name || ' ' || middle_name || ' ' || last_name,
+       email_norm
+FROM people WHERE merged_into = 0;
