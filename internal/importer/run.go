@@ -129,6 +129,23 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 		}
 	}()
 
+	// PostgreSQL's planner statistics are renewed each time the people
+	// this import created have doubled since the last renewal (from 10,000
+	// on), and at the end: see people.Store.RefreshStatistics.
+	const statsFrom = 10000
+	statsAt := 0
+	refreshStats := func(final bool) error {
+		grown := sum.Created - statsAt
+		if opts.DryRun || grown < statsFrom || (!final && grown < statsAt) {
+			return nil
+		}
+		statsAt = sum.Created
+		if err := st.RefreshStatistics(ctx); err != nil {
+			return fmt.Errorf("importer: %w", err)
+		}
+		return nil
+	}
+
 	filterDecided := false
 	flush := func(b readBatch) error {
 		if len(b.recs) == 0 {
@@ -192,6 +209,9 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 				upsert.Keys = keys
 			}
 		}
+		if err := refreshStats(false); err != nil {
+			return err
+		}
 		if progress != nil {
 			progress(Progress{Rows: sum.Rows, Created: sum.Created, Updated: sum.Updated, Unchanged: sum.Unchanged,
 				Merged: sum.Merged, Rejected: sum.Rejected, Elapsed: time.Since(start)})
@@ -229,6 +249,9 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 		}
 	}
 	if err := ctx.Err(); err != nil {
+		return finish(err)
+	}
+	if err := refreshStats(true); err != nil {
 		return finish(err)
 	}
 	if !opts.DryRun {
