@@ -15,6 +15,7 @@ import (
 
 	"github.com/muster-org/muster/internal/errs"
 	"github.com/muster-org/muster/internal/people"
+	"github.com/muster-org/muster/internal/store"
 )
 
 // DefaultBatchSize is the number of records written per transaction: large
@@ -53,6 +54,10 @@ type Summary struct {
 	FieldErrors int     `json:"field_errors"`
 	Duplicates  int     `json:"duplicates_proposed"` // same name and postcode as someone: queued for review
 	Seconds     float64 `json:"seconds"`
+	// HeldBack counts the times a record was held back for the next batch
+	// because it shared a key with a batch being written at the same time
+	// (PostgreSQL only); a diagnostic, not part of the printed summary.
+	HeldBack int `json:"-"`
 
 	DryRun      bool     `json:"dry_run,omitempty"`
 	Format      Format   `json:"format"`
@@ -115,6 +120,12 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 	created := map[int64]struct{}{}
 	upsert := people.UpsertOptions{Overwrite: opts.Overwrite, DryRun: opts.DryRun,
 		Source: people.Source{Kind: "import", Ref: name, UserID: opts.ActorID, At: start}}
+	if testHookInBatch != nil {
+		upsert.Then = func(context.Context, *store.Tx, []people.RowResult) ([]int64, error) {
+			testHookInBatch()
+			return nil, nil
+		}
+	}
 
 	// A pipeline of two: a goroutine reads and normalises the next batch
 	// (on every core) while this one writes the current batch, whose
@@ -147,14 +158,9 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 	}
 
 	filterDecided := false
-	flush := func(b readBatch) error {
-		if len(b.recs) == 0 {
-			return nil
-		}
-		res, err := st.UpsertPrepared(ctx, nationID, b.prep, b.srcs, upsert)
-		if err != nil {
-			return fmt.Errorf("importer: write rows %d–%d: %w", b.srcs[0].Line, b.srcs[len(b.srcs)-1].Line, err)
-		}
+	// account counts a written batch's outcomes, in the order batches were
+	// started, and lists its rejects.
+	account := func(b readBatch, res []people.RowResult) error {
 		for i, rr := range res {
 			switch {
 			case rr.Outcome == people.Rejected:
@@ -227,9 +233,41 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 		sum.Seconds = time.Since(start).Seconds()
 		return sum, err
 	}
+	// Batches are written one after the other, except on PostgreSQL once
+	// the first batch is in (and its key filter decided): there a batch is
+	// started while the one before it is still being written, which puts
+	// the server's second core to work (people.Store.ConcurrentBatches).
+	// Two batches written at once must not meet in one person, since
+	// neither sees what the other creates: a record that shares a key
+	// (people.Prepared.MatchKeys) with the batch being written, or with a
+	// record held back before it, is held back for the next batch. Records
+	// sharing a key are therefore still written in file order, and each
+	// sees what the earlier ones wrote.
+	concurrent := st.ConcurrentBatches() > 1 && !opts.DryRun
+	write := func(b readBatch) ([]people.RowResult, error) {
+		res, err := st.UpsertPrepared(ctx, nationID, b.prep, b.srcs, upsert)
+		if err != nil {
+			return nil, fmt.Errorf("importer: write rows %d–%d: %w", b.srcs[0].Line, b.srcs[len(b.srcs)-1].Line, err)
+		}
+		return res, nil
+	}
+	var running *flight // the batch being written in the background
+	var held readBatch  // records held back for the next batch
+	wait := func() error {
+		if running == nil {
+			return nil
+		}
+		f := running
+		running = nil
+		<-f.done
+		if f.err != nil {
+			return f.err
+		}
+		return account(f.b, f.res)
+	}
 	for b := range batches {
 		if err := ctx.Err(); err != nil {
-			return finish(err)
+			return finish(errors.Join(err, wait()))
 		}
 		// Rows the reader refused come first: they precede the batch's
 		// records in the file (the batch ends with a record).
@@ -237,19 +275,56 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 			sum.Rows++
 			sum.Rejected++
 			if err := rej.add(re.raw, re.line, "row rejected: "+re.reason); err != nil {
-				return finish(err)
+				return finish(errors.Join(err, wait()))
 			}
 		}
 		if b.err != nil {
-			return finish(b.err)
+			return finish(errors.Join(b.err, wait()))
 		}
 		sum.Rows += len(b.recs)
-		if err := flush(b); err != nil {
-			return finish(err)
+		next := held.join(b)
+		held = readBatch{}
+		if len(next.recs) == 0 {
+			continue
+		}
+		if !concurrent || !filterDecided {
+			if err := wait(); err != nil {
+				return finish(err)
+			}
+			res, err := write(next)
+			if err == nil {
+				err = account(next, res)
+			}
+			if err != nil {
+				return finish(err)
+			}
+			continue
+		}
+		if running != nil {
+			next, held = next.holdBack(running.keys)
+			sum.HeldBack += len(held.recs)
+		}
+		var started *flight
+		if len(next.recs) > 0 {
+			started = startFlight(next, write)
+		}
+		err := wait()
+		running = started
+		if err != nil {
+			return finish(errors.Join(err, wait()))
 		}
 	}
-	if err := ctx.Err(); err != nil {
+	if err := errors.Join(ctx.Err(), wait()); err != nil {
 		return finish(err)
+	}
+	if len(held.recs) > 0 {
+		res, err := write(held)
+		if err == nil {
+			err = account(held, res)
+		}
+		if err != nil {
+			return finish(err)
+		}
 	}
 	if err := refreshStats(true); err != nil {
 		return finish(err)
@@ -262,6 +337,11 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 	return finish(nil)
 }
 
+// testHookInBatch, when set by a test, runs inside every batch's
+// transaction before it commits (to hold batches open and make two of them
+// overlap).
+var testHookInBatch func()
+
 // readBatch is one batch of a file as the reader goroutine hands it over:
 // the records with their sources and raw rows, normalised (prep), the rows
 // refused on the way, and the error that ended the stream, if any (the
@@ -273,6 +353,79 @@ type readBatch struct {
 	prep    *people.Prepared
 	refused []refusedRow
 	err     error
+}
+
+// flight is a batch being written by a goroutine of its own.
+type flight struct {
+	b    readBatch
+	keys map[string]struct{} // every match key of its records
+	res  []people.RowResult
+	err  error
+	done chan struct{}
+}
+
+func startFlight(b readBatch, write func(readBatch) ([]people.RowResult, error)) *flight {
+	f := &flight{b: b, keys: make(map[string]struct{}, 3*len(b.recs)), done: make(chan struct{})}
+	for i := range b.recs {
+		b.prep.MatchKeys(i, func(k string) { f.keys[k] = struct{}{} })
+	}
+	go func() {
+		defer close(f.done)
+		f.res, f.err = write(b)
+	}()
+	return f
+}
+
+// join returns the records of b after those of a (records held back from
+// an earlier batch come first: they are earlier in the file).
+func (a readBatch) join(b readBatch) readBatch {
+	if len(a.recs) == 0 {
+		return b
+	}
+	return readBatch{
+		recs: append(slices.Clip(a.recs), b.recs...),
+		srcs: append(slices.Clip(a.srcs), b.srcs...),
+		raws: append(slices.Clip(a.raws), b.raws...),
+		prep: a.prep.Append(b.prep),
+	}
+}
+
+// holdBack splits b into the records that share no match key with busy,
+// nor with a record held back before them, and the others.
+func (b readBatch) holdBack(busy map[string]struct{}) (kept, held readBatch) {
+	heldKeys := map[string]struct{}{}
+	var keep, hold []int
+	for i := range b.recs {
+		clash := false
+		var keys []string
+		b.prep.MatchKeys(i, func(k string) {
+			keys = append(keys, k)
+			_, inBusy := busy[k]
+			_, inHeld := heldKeys[k]
+			clash = clash || inBusy || inHeld
+		})
+		if !clash {
+			keep = append(keep, i)
+			continue
+		}
+		hold = append(hold, i)
+		for _, k := range keys {
+			heldKeys[k] = struct{}{}
+		}
+	}
+	if len(hold) == 0 {
+		return b, readBatch{}
+	}
+	return b.subset(keep), b.subset(hold)
+}
+
+func (b readBatch) subset(idx []int) readBatch {
+	out := readBatch{recs: make([]people.Record, len(idx)), srcs: make([]people.Source, len(idx)),
+		raws: make([][]string, len(idx)), prep: b.prep.Select(idx)}
+	for j, i := range idx {
+		out.recs[j], out.srcs[j], out.raws[j] = b.recs[i], b.srcs[i], b.raws[i]
+	}
+	return out
 }
 
 type refusedRow struct {

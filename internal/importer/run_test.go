@@ -192,14 +192,17 @@ func TestRunResumesAfterCancel(t *testing.T) {
 				cancel()
 			}
 		})
-		if err == nil || sum.Created != 20 {
+		// The batches committed by then stay: two, or three on PostgreSQL
+		// when the next batch was already being written alongside.
+		first := sum.Created
+		if err == nil || first < 20 || first > 30 || first%10 != 0 {
 			t.Fatalf("cancelled run: %+v %v", sum, err)
 		}
-		if got := countPeople(t, db, nid); got != 20 {
-			t.Fatalf("people after cancel = %d", got)
+		if got := countPeople(t, db, nid); got != int64(first) {
+			t.Fatalf("people after cancel = %d, summary says %d created", got, first)
 		}
 		sum, err = Run(context.Background(), st, nid, path, RunOptions{BatchSize: 10}, nil)
-		if err != nil || sum.Created != 30 || sum.Unchanged != 20 {
+		if err != nil || sum.Created != 50-first || sum.Unchanged != first {
 			t.Fatalf("resumed run: %+v %v", sum, err)
 		}
 		if got := countPeople(t, db, nid); got != 50 {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"hash/maphash"
 	"math/bits"
+	"sync/atomic"
 
 	"github.com/muster-org/muster/internal/store"
 )
@@ -24,14 +25,26 @@ import (
 // commit; SQLite has one writer), so catching up to the batch's own number
 // misses no committed person (see upsertBatch for when each engine does it).
 //
-// A KeyFilter belongs to one import run (UpsertOptions.Keys); it is not
-// safe for concurrent use.
+// A KeyFilter belongs to one import run (UpsertOptions.Keys). It is safe
+// for concurrent use, for the two batches an import writes at once on
+// PostgreSQL: bits are set and read atomically, and the sequence seen only
+// moves forward (whichever batch commits the higher number wins).
 type KeyFilter struct {
 	nationID int64
 	seed     maphash.Seed
 	bits     []uint64
-	mask     uint64 // len(bits)*64 - 1
-	seq      int64  // change sequence seen up to (inclusive)
+	mask     uint64       // len(bits)*64 - 1
+	seq      atomic.Int64 // change sequence seen up to (inclusive)
+}
+
+// advance records that every change up to seq is in the filter.
+func (f *KeyFilter) advance(seq int64) {
+	for {
+		cur := f.seq.Load()
+		if seq <= cur || f.seq.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }
 
 // keyHashes is the number of bit positions per key: seven gives about
@@ -44,9 +57,11 @@ func (s *Store) NewKeyFilter(ctx context.Context, nationID int64) (*KeyFilter, e
 	f := &KeyFilter{nationID: nationID, seed: maphash.MakeSeed()}
 	// The sequence first: changes committed during the scan are caught up
 	// by the first batch.
-	if err := s.db.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM people_changes WHERE nation_id = ?`, nationID).Scan(&f.seq); err != nil {
+	var seq int64
+	if err := s.db.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM people_changes WHERE nation_id = ?`, nationID).Scan(&seq); err != nil {
 		return nil, wrap("key filter", err)
 	}
+	f.seq.Store(seq)
 	var existing int64
 	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM people WHERE nation_id = ?`, nationID).Scan(&existing); err != nil {
 		return nil, wrap("key filter", err)
@@ -93,7 +108,7 @@ func (f *KeyFilter) add(key string) {
 	h1, h2 := f.hashes(key)
 	for i := uint64(0); i < keyHashes; i++ {
 		b := (h1 + i*h2) & f.mask
-		f.bits[b/64] |= 1 << (b % 64)
+		atomic.OrUint64(&f.bits[b/64], 1<<(b%64))
 	}
 }
 
@@ -102,7 +117,7 @@ func (f *KeyFilter) mayHave(key string) bool {
 	h1, h2 := f.hashes(key)
 	for i := uint64(0); i < keyHashes; i++ {
 		b := (h1 + i*h2) & f.mask
-		if f.bits[b/64]&(1<<(b%64)) == 0 {
+		if atomic.LoadUint64(&f.bits[b/64])&(1<<(b%64)) == 0 {
 			return false
 		}
 	}

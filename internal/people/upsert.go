@@ -157,7 +157,7 @@ func (s *Store) upsertBatch(ctx context.Context, nationID int64, recs []Record, 
 					}
 					upTo = seq
 				}
-				if seen, err = opt.Keys.catchUp(ctx, tx, opt.Keys.seq, upTo); err != nil {
+				if seen, err = opt.Keys.catchUp(ctx, tx, opt.Keys.seq.Load(), upTo); err != nil {
 					return wrap("key filter", err)
 				}
 			}
@@ -206,7 +206,7 @@ func (s *Store) upsertBatch(ctx context.Context, nationID int64, recs []Record, 
 			return changes.Record(ctx, tx, nationID, touched...)
 		})
 		if err == nil && pendingSeq != 0 {
-			opt.Keys.seq = pendingSeq
+			opt.Keys.advance(pendingSeq)
 		}
 		if errors.Is(err, errDryRun) {
 			for i := range results {
@@ -217,8 +217,10 @@ func (s *Store) upsertBatch(ctx context.Context, nationID int64, recs []Record, 
 			return results, nil
 		}
 		// Two writers creating the same e-mail at once (PostgreSQL): run the
-		// batch again; this time the other's person matches.
-		if err != nil && store.IsUniqueViolation(err) && attempt < 2 {
+		// batch again; this time the other's person matches. Two import
+		// batches creating the same new tags in other orders can deadlock;
+		// PostgreSQL aborts one, which runs again.
+		if err != nil && (store.IsUniqueViolation(err) || store.IsDeadlock(err)) && attempt < 2 {
 			continue
 		}
 		if err != nil {

@@ -420,6 +420,13 @@ func retryBusy(ctx context.Context, fn func() error) error {
 	}
 }
 
+// IsDeadlock reports whether PostgreSQL aborted the transaction to break a
+// deadlock (SQLSTATE 40P01); running it again is the remedy. SQLite, with
+// one writer, has none.
+func IsDeadlock(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "SQLSTATE 40P01")
+}
+
 // IsUniqueViolation reports whether err is a unique-constraint failure on
 // either engine.
 func IsUniqueViolation(err error) bool {

@@ -112,11 +112,15 @@ func TestBrowserComposeAndSend(t *testing.T) {
 			if err != nil {
 				t.Fatalf("send: %v", err)
 			}
-			// The page refreshes itself while the broadcast is live.
+			// The page refreshes itself while the broadcast is live. The
+			// last delivery is recorded a moment before the broadcast is
+			// marked finished, so a refresh may show 100 % still sending:
+			// wait for both.
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				percent, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("percent") || {}).textContent || ""`))
-				if percent == "100 %" {
+				state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("state") || {}).textContent || ""`))
+				if percent == "100 %" && state == "Finished" {
 					break
 				}
 				if time.Now().After(deadline) {
