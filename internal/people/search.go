@@ -89,8 +89,11 @@ func MatchCondition(engine store.Engine, nationID int64, query string) (string, 
 			cond = `search_tsv @@ to_tsquery('simple', ?)`
 			args = append(args, strings.Join(q, " <-> "))
 		} else {
-			cond = `id IN (SELECT person_id FROM people_fts WHERE people_fts MATCH ? AND nation_id = ?)`
-			args = append(args, `"`+strings.Join(toks, " ")+`"*`, nationID)
+			// people_fts is keyed by nation_id * 2^40 + id (migration
+			// 0017): the nation is a rowid range.
+			cond = `id IN (SELECT rowid - ? FROM people_fts WHERE people_fts MATCH ? AND rowid BETWEEN ? AND ?)`
+			base := nationID << 40
+			args = append(args, base, `"`+strings.Join(toks, " ")+`"*`, base, base+(1<<40)-1)
 		}
 		if d := digitsOnly(w); len(d) >= 4 {
 			pat := "%" + strings.TrimPrefix(d, "0") + "%"
