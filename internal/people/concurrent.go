@@ -14,9 +14,6 @@ func (s *Store) ConcurrentBatches() int {
 	return 1
 }
 
-// Len is the number of records in p.
-func (p *Prepared) Len() int { return len(p.preps) }
-
 // MatchKeys calls fn with every key record i can be matched by or proposed
 // as a duplicate on: external ids, e-mails, phone numbers and the name and
 // postcode key, each prefixed by its kind. Two records that share no key
