@@ -73,8 +73,9 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	var passes [2]importer.Summary
+	var timings [2]people.Timings
 	for i := range passes {
-		opts := importer.RunOptions{RejectsPath: filepath.Join(dir, "rejects.csv")}
+		opts := importer.RunOptions{RejectsPath: filepath.Join(dir, "rejects.csv"), Timings: &timings[i]}
 		passes[i], err = importer.Run(ctx, st, n.ID, file, opts, nil)
 		if err != nil {
 			return fmt.Errorf("bench: pass %d: %w", i+1, err)
@@ -87,6 +88,8 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 		"import_rows_per_s":   float64(passes[0].Rows) / passes[0].Seconds,
 		"reimport_rows_per_s": float64(passes[1].Rows) / passes[1].Seconds,
 		"peak_rss_mib":        float64(hwm) / 1024,
+		"import_stages":       timings[0].Stages(),
+		"reimport_stages":     timings[1].Stages(),
 	}
 	if *jsonOut {
 		return printJSON(e.stdout, res)
@@ -109,6 +112,16 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 			name, p.Seconds, float64(p.Rows)/p.Seconds, p.Created, p.Updated, p.Unchanged, p.Merged, p.Rejected)
 	}
 	fmt.Fprintf(w, "peak RSS:  %.0f MiB (VmHWM of this process)\n", float64(hwm)/1024)
+	fmt.Fprintf(w, "where the time went, seconds per stage summed over batches (normalising runs beside the\n"+
+		"  writer; on PostgreSQL two batches are written at once, so stages can add up to more than the wall clock):\n")
+	for i, t := range timings {
+		fmt.Fprintf(w, "  %s\n", [2]string{"import", "reimport"}[i])
+		for _, st := range t.Stages() {
+			if st.Seconds >= 0.05 {
+				fmt.Fprintf(w, "    %7.1fs  %s\n", st.Seconds, st.Name)
+			}
+		}
+	}
 	return nil
 }
 

@@ -36,6 +36,9 @@ type RunOptions struct {
 	// ImportID is the control panel's import this run belongs to (0 for
 	// the command line), recorded as the audit entry's object.
 	ImportID int64
+	// Timings, when set, adds up where the import's time goes (see
+	// people.Timings); `muster bench import` prints it.
+	Timings *people.Timings
 }
 
 // Summary is the outcome of an import. Every row read lands in exactly one
@@ -119,7 +122,7 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 	// duplicate row (in another batch) counts as merged, not updated.
 	created := map[int64]struct{}{}
 	upsert := people.UpsertOptions{Overwrite: opts.Overwrite, DryRun: opts.DryRun,
-		Source: people.Source{Kind: "import", Ref: name, UserID: opts.ActorID, At: start}}
+		Source: people.Source{Kind: "import", Ref: name, UserID: opts.ActorID, At: start}, Timings: opts.Timings}
 	if testHookInBatch != nil {
 		upsert.Then = func(context.Context, *store.Tx, []people.RowResult) ([]int64, error) {
 			testHookInBatch()
@@ -151,9 +154,11 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 			return nil
 		}
 		statsAt = sum.Created
+		began := time.Now()
 		if err := st.RefreshStatistics(ctx); err != nil {
 			return fmt.Errorf("importer: %w", err)
 		}
+		opts.Timings.Add("refresh planner statistics", time.Since(began))
 		return nil
 	}
 
@@ -208,11 +213,13 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 				}
 			}
 			if newPeople*2 > len(res) {
+				began := time.Now()
 				keys, err := st.NewKeyFilter(ctx, nationID)
 				if err != nil {
 					return fmt.Errorf("importer: %w", err)
 				}
 				upsert.Keys = keys
+				opts.Timings.Add("build key filter", time.Since(began))
 			}
 		}
 		if err := refreshStats(false); err != nil {
@@ -265,7 +272,13 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 		}
 		return account(f.b, f.res)
 	}
-	for b := range batches {
+	for {
+		waiting := time.Now()
+		b, ok := <-batches
+		if !ok {
+			break
+		}
+		opts.Timings.Add("wait for the reader", time.Since(waiting))
 		if err := ctx.Err(); err != nil {
 			return finish(errors.Join(err, wait()))
 		}

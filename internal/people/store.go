@@ -75,6 +75,10 @@ type UpsertOptions struct {
 	// Keys, for a bulk import, skips the database look-ups of keys no one
 	// has (see KeyFilter); the batches of one import share it, in turn.
 	Keys *KeyFilter
+	// Timings, when set, adds up the time of each stage of the batch
+	// (look-ups, matching, each table's writes, commit): `muster bench
+	// import` prints them.
+	Timings *Timings
 }
 
 // RowResult is the outcome for one record, in the order of the records.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/muster-org/muster/internal/changes"
 	"github.com/muster-org/muster/internal/crypt"
@@ -93,6 +94,8 @@ func (s *Store) PrepareBatch(ctx context.Context, nationID int64, recs []Record,
 	if err != nil {
 		return nil, err
 	}
+	t := opt.Timings.start()
+	defer opt.Timings.lap("normalise records (beside the writer, on every core)", t)
 	return &Prepared{recs: recs, country: country, tags: slices.Clone(opt.Tags), preps: prepareAll(recs, country, opt.Tags)}, nil
 }
 
@@ -109,9 +112,12 @@ func (s *Store) upsertBatch(ctx context.Context, nationID int64, recs []Record, 
 	if err != nil {
 		return nil, err
 	}
+	tm := opt.Timings
 	for attempt := 0; ; attempt++ {
 		var pendingSeq int64
+		var t time.Time // the start of the stage being timed
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			t = tm.start()
 			if tx.Engine() == store.Postgres {
 				// The batch's statements are few and their array arguments
 				// vary a lot in size: plan each with its real values rather
@@ -161,12 +167,14 @@ func (s *Store) upsertBatch(ctx context.Context, nationID int64, recs []Record, 
 					return wrap("key filter", err)
 				}
 			}
+			t = tm.lap("set-up and key filter", t)
 			b := &batch{s: s, tx: tx, nationID: nationID, opt: opt, key: key, keys: opt.Keys}
 			var err error
 			results, err = b.run(ctx, recs, pre, srcs)
 			if err != nil {
 				return err
 			}
+			t = tm.start()
 			if opt.Keys != nil {
 				opt.Keys.addRecords(b.preps)
 			}
@@ -199,12 +207,14 @@ func (s *Store) upsertBatch(ctx context.Context, nationID int64, recs []Record, 
 					return wrap("key filter", err)
 				}
 			}
+			defer func() { t = tm.lap("change log", t) }()
 			if seq != 0 {
 				pendingSeq = seq
 				return changes.RecordAt(ctx, tx, nationID, seq, touched...)
 			}
 			return changes.Record(ctx, tx, nationID, touched...)
 		})
+		tm.lap("commit", t)
 		if err == nil && pendingSeq != 0 {
 			opt.Keys.advance(pendingSeq)
 		}
@@ -318,14 +328,18 @@ func (b *batch) run(ctx context.Context, recs []Record, pre *Prepared, srcs []So
 	} else {
 		preps = prepareAll(recs, country, b.opt.Tags)
 	}
+	tm := b.opt.Timings
+	t := tm.start()
 	sealAll(preps, b.key)
 	b.preps = preps
+	t = tm.lap("seal opinion fields", t)
 	if err := b.load(ctx, preps); err != nil {
 		return nil, err
 	}
 	if err := b.loadErased(ctx, preps); err != nil {
 		return nil, err
 	}
+	t = tm.lap("look up people", t)
 	results := make([]RowResult, len(recs))
 	for i := range preps {
 		src := b.opt.Source
@@ -337,9 +351,11 @@ func (b *batch) run(ctx context.Context, recs []Record, pre *Prepared, srcs []So
 			return nil, err
 		}
 	}
+	t = tm.lap("match and apply", t)
 	if err := b.proposeNameDuplicates(ctx, results); err != nil {
 		return nil, err
 	}
+	tm.lap("look up same-name duplicates", t)
 	if err := b.write(ctx); err != nil {
 		return nil, err
 	}
@@ -1089,6 +1105,8 @@ func (b *batch) proposeNameDuplicates(ctx context.Context, results []RowResult) 
 // write flushes everything the batch decided, with multi-row INSERTs.
 func (b *batch) write(ctx context.Context) error {
 	tx, n := b.tx, b.nationID
+	tm := b.opt.Timings
+	t := tm.start()
 	if len(b.created) > 0 {
 		// Only the columns some new person of the batch has a value for:
 		// the others take their defaults, which are what an empty value
@@ -1124,15 +1142,19 @@ func (b *batch) write(ctx context.Context) error {
 			return wrap("create people", err)
 		}
 	}
+	t = tm.lap("insert people (and search index)", t)
 	if err := b.updateDirty(ctx); err != nil {
 		return err
 	}
+	t = tm.lap("update people", t)
 	if err := insertRows(ctx, tx, "person_emails", []string{"nation_id", "email_norm", "person_id", "email", "is_primary", "created_at"}, b.emailRows, ""); err != nil {
 		return wrap("add e-mails", err)
 	}
+	t = tm.lap("insert person_emails", t)
 	if err := insertRows(ctx, tx, "taggings", []string{"nation_id", "person_id", "tag_id", "created_at"}, b.taggingRows, "ON CONFLICT DO NOTHING"); err != nil {
 		return wrap("tag", err)
 	}
+	t = tm.lap("insert taggings", t)
 	if len(b.activities) > 0 {
 		first, err := b.reserve(ctx, "activities", len(b.activities))
 		if err != nil {
@@ -1146,6 +1168,7 @@ func (b *batch) write(ctx context.Context) error {
 			return wrap("timeline", err)
 		}
 	}
+	t = tm.lap("insert activities", t)
 	if len(b.wordings) > 0 {
 		rows := make([][]any, 0, len(b.wordings))
 		for h, w := range b.wordings {
@@ -1168,16 +1191,20 @@ func (b *batch) write(ctx context.Context) error {
 			return wrap("consent ledger", err)
 		}
 	}
+	t = tm.lap("insert consents (and wordings)", t)
 	if err := insertRows(ctx, tx, "custom_values", []string{"nation_id", "person_id", "field_id", "value"}, b.customRows,
 		"ON CONFLICT (nation_id, person_id, field_id) DO UPDATE SET value = excluded.value"); err != nil {
 		return wrap("custom values", err)
 	}
+	t = tm.lap("insert custom_values", t)
 	if err := insertRows(ctx, tx, "person_addresses", addressCols, b.addrRows,
 		`ON CONFLICT (nation_id, person_id, kind) DO UPDATE SET line1 = excluded.line1, line2 = excluded.line2,
 		 city = excluded.city, postcode = excluded.postcode, region = excluded.region, country = excluded.country,
 		 lat = excluded.lat, lng = excluded.lng`); err != nil {
 		return wrap("addresses", err)
 	}
+	t = tm.lap("insert person_addresses", t)
+	defer tm.lap("insert duplicates", t)
 	return wrap("propose duplicates", insertDuplicates(ctx, tx, n, b.dupPairs, b.now))
 }
 
