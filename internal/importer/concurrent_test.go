@@ -2,7 +2,11 @@ package importer
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +113,81 @@ func TestConcurrentBatchesKeepPeopleWhole(t *testing.T) {
 			t.Errorf("re-import: %+v", again)
 		}
 	})
+}
+
+// TestRejectsStayInFileOrder: records held back for a later batch (their
+// person is being written by the batch in flight) are written after the
+// records that follow them in the file; their dropped fields must still be
+// listed in file order in the rejects file, among the other batches' rejects.
+func TestRejectsStayInFileOrder(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("first_name,last_name,email,born_at,tag_list\n")
+	const persons = 600
+	wantLines := 0
+	// Person k's second row comes after person k+1's first, with a date
+	// that cannot be read; every tenth person is followed by a row with no
+	// identity at all.
+	row := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	for k := range persons {
+		row("First%d,Last%d,p%d@example.org,1980-01-01,a\n", k, k, k)
+		if k > 0 {
+			row("First%d,Last%d,P%d@example.org,31/31/1980,b\n", k-1, k-1, k-1)
+			wantLines++
+		}
+		if k%10 == 0 {
+			row(",,,1980-01-01,lonely\n")
+			wantLines++
+		}
+	}
+	testHookInBatch = func() { time.Sleep(20 * time.Millisecond) }
+	defer func() { testHookInBatch = nil }()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		nid := newNation(t, db, "north")
+		path := writeFile(t, "people.csv", b.String())
+		rejects := path + ".rejects.csv"
+		sum, err := Run(ctx, people.NewStore(db), nid, path, RunOptions{BatchSize: 37, RejectsPath: rejects}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.FieldErrors != persons-1 || sum.Rejected != persons/10 {
+			t.Fatalf("summary %+v, want %d dropped fields and %d rejected rows", sum, persons-1, persons/10)
+		}
+		if db.Engine == store.Postgres && sum.HeldBack == 0 {
+			t.Errorf("no record was held back: the batches did not overlap")
+		}
+		lines := rejectLines(t, rejects)
+		if len(lines) != wantLines {
+			t.Fatalf("%d rejects listed, want %d", len(lines), wantLines)
+		}
+		for i := 1; i < len(lines); i++ {
+			if lines[i] <= lines[i-1] {
+				t.Fatalf("rejects out of file order: line %d listed after line %d (entry %d)", lines[i], lines[i-1], i)
+			}
+		}
+	})
+}
+
+// rejectLines reads the line column of a rejects file.
+func rejectLines(t *testing.T, path string) []int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := slices.Index(recs[0], "line")
+	var lines []int
+	for _, r := range recs[1:] {
+		n, err := strconv.Atoi(r[col])
+		if err != nil {
+			t.Fatalf("line %q: %v", r[col], err)
+		}
+		lines = append(lines, n)
+	}
+	return lines
 }

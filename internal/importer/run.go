@@ -273,6 +273,17 @@ func RunReader(ctx context.Context, st *people.Store, nationID int64, r io.Reade
 		return account(f.b, f.res)
 	}
 	for {
+		// Every reject before the first record still to be written can go
+		// to the file: no earlier line will come.
+		outstanding := 0
+		for _, rb := range []readBatch{held, running.batch()} {
+			if len(rb.srcs) > 0 && (outstanding == 0 || rb.srcs[0].Line < outstanding) {
+				outstanding = rb.srcs[0].Line
+			}
+		}
+		if err := rej.flush(outstanding); err != nil {
+			return finish(errors.Join(err, wait()))
+		}
 		waiting := time.Now()
 		b, ok := <-batches
 		if !ok {
@@ -375,6 +386,14 @@ type flight struct {
 	res  []people.RowResult
 	err  error
 	done chan struct{}
+}
+
+// batch is the batch the flight writes; none for no flight.
+func (f *flight) batch() readBatch {
+	if f == nil {
+		return readBatch{}
+	}
+	return f.b
 }
 
 func startFlight(b readBatch, write func(readBatch) ([]people.RowResult, error)) *flight {
@@ -508,18 +527,54 @@ func reason(err error) string {
 
 // rejects writes the rejects CSV lazily: no file unless something is
 // rejected. An existing rejects file from an earlier run is replaced.
+// rejects writes the rejects file in file order. Rejects are queued until
+// flush is told that no earlier line can come any more: with concurrent
+// batches, a record held back for a later batch is accounted after records
+// that follow it in the file.
 type rejects struct {
 	path    string
 	header  []string
 	f       *os.File
 	w       *csv.Writer
 	written string
+	pending []rejectRow
+}
+
+type rejectRow struct {
+	raw  []string
+	line int
+	why  string
 }
 
 func (r *rejects) add(raw []string, line int, why string) error {
 	if r.path == "" {
 		return nil
 	}
+	r.pending = append(r.pending, rejectRow{raw, line, why})
+	return nil
+}
+
+// flush writes, in line order, the queued rejects of lines before line
+// (all of them when line is 0).
+func (r *rejects) flush(line int) error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(r.pending, func(a, b rejectRow) int { return a.line - b.line })
+	n := len(r.pending)
+	if line > 0 {
+		n, _ = slices.BinarySearchFunc(r.pending, line, func(x rejectRow, l int) int { return x.line - l })
+	}
+	for _, x := range r.pending[:n] {
+		if err := r.write(x); err != nil {
+			return err
+		}
+	}
+	r.pending = slices.Delete(r.pending, 0, n)
+	return nil
+}
+
+func (r *rejects) write(x rejectRow) error {
 	if r.w == nil {
 		f, err := os.OpenFile(r.path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 		if err != nil {
@@ -531,14 +586,21 @@ func (r *rejects) add(raw []string, line int, why string) error {
 		}
 	}
 	row := make([]string, len(r.header), len(r.header)+2)
-	copy(row, raw)
-	if err := r.w.Write(append(row, strconv.Itoa(line), why)); err != nil {
+	copy(row, x.raw)
+	if err := r.w.Write(append(row, strconv.Itoa(x.line), x.why)); err != nil {
 		return fmt.Errorf("importer: write rejects file: %w", err)
 	}
 	return nil
 }
 
 func (r *rejects) close() error {
+	if err := r.flush(0); err != nil {
+		if r.f != nil {
+			r.f.Close()
+			r.f = nil
+		}
+		return err
+	}
 	if r.f == nil {
 		return nil
 	}
