@@ -82,14 +82,15 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	hwm := peakRSS()
+	stages := [2][]people.Stage{timings[0].Stages(), timings[1].Stages()}
 	res := map[string]any{
 		"engine": *target.engine, "rows": *rows, "dup": *dup, "generate_seconds": genTime.Seconds(),
 		"import": passes[0], "reimport": passes[1],
 		"import_rows_per_s":   float64(passes[0].Rows) / passes[0].Seconds,
 		"reimport_rows_per_s": float64(passes[1].Rows) / passes[1].Seconds,
 		"peak_rss_mib":        float64(hwm) / 1024,
-		"import_stages":       timings[0].Stages(),
-		"reimport_stages":     timings[1].Stages(),
+		"import_stages":       stages[0],
+		"reimport_stages":     stages[1],
 	}
 	if *jsonOut {
 		return printJSON(e.stdout, res)
@@ -114,9 +115,9 @@ func runBenchImport(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(w, "peak RSS:  %.0f MiB (VmHWM of this process)\n", float64(hwm)/1024)
 	fmt.Fprintf(w, "where the time went, seconds per stage summed over batches (normalising runs beside the\n"+
 		"  writer; on PostgreSQL two batches are written at once, so stages can add up to more than the wall clock):\n")
-	for i, t := range timings {
+	for i, pass := range stages {
 		fmt.Fprintf(w, "  %s\n", [2]string{"import", "reimport"}[i])
-		for _, st := range t.Stages() {
+		for _, st := range pass {
 			if st.Seconds >= 0.05 {
 				fmt.Fprintf(w, "    %7.1fs  %s\n", st.Seconds, st.Name)
 			}

@@ -525,12 +525,11 @@ func reason(err error) string {
 	return msg
 }
 
-// rejects writes the rejects CSV lazily: no file unless something is
-// rejected. An existing rejects file from an earlier run is replaced.
-// rejects writes the rejects file in file order. Rejects are queued until
-// flush is told that no earlier line can come any more: with concurrent
-// batches, a record held back for a later batch is accounted after records
-// that follow it in the file.
+// rejects writes the rejects CSV lazily (no file unless something is
+// rejected; an existing rejects file from an earlier run is replaced) and in
+// file order: rejects are queued until flush is told that no earlier line
+// can come any more, since with concurrent batches a record held back for a
+// later batch is accounted after records that follow it in the file.
 type rejects struct {
 	path    string
 	header  []string
